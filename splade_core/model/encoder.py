@@ -1,0 +1,236 @@
+"""SPLADE encoder (Formal et al., "SPLADE: Sparse Lexical and Expansion Model for First Stage
+Ranking", SIGIR 2021; "SPLADE v2", 2021): w_j = pool_i log(1 + ReLU(logit_ij)) over the
+non-padding tokens i, with max pooling (v2 and later) or sum pooling (v1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedTokenizerBase
+
+from ..errors import SpladeError
+
+POOLINGS = ("max", "sum")
+SPLADE_CONFIG = "splade_config.json"
+QUERY_ENCODER_DIR = "query_encoder"
+# Vocabulary rows projected at once in the fused inference path: (chunk × tokens) logits stay
+# in cache, and the full (batch × tokens × vocab) tensor never exists.
+PROJECTION_CHUNK = 2048
+
+
+def splade_pool(logits: torch.Tensor, attention_mask: torch.Tensor, pooling: str = "max") -> torch.Tensor:
+    """Reference pooling of full MLM logits [batch, tokens, vocab] → [batch, vocab]."""
+    weights = torch.log1p(torch.relu(logits)) * attention_mask.unsqueeze(-1).to(logits.dtype)
+    if pooling == "max":
+        return weights.amax(dim=1)
+    if pooling == "sum":
+        return weights.sum(dim=1)
+    raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+
+
+class SpladeEncoder(nn.Module):
+    """One masked-LM model and its tokenizer, turning texts into vocabulary-sized vectors."""
+
+    def __init__(self, mlm: nn.Module, tokenizer: PreTrainedTokenizerBase, pooling: str = "max", max_length: int = 256):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+        if max_length < 2:
+            raise ValueError(f"max_length must be at least 2 (got {max_length})")
+        self.mlm = mlm
+        self.tokenizer = tokenizer
+        self.pooling = pooling
+        self.max_length = max_length
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, pooling: str = "max", max_length: int = 256) -> SpladeEncoder:
+        """Load an HF masked-LM checkpoint: a local directory or a hub id (safetensors only)."""
+        source = str(name_or_path)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            mlm = AutoModelForMaskedLM.from_pretrained(source, use_safetensors=True)
+        except (OSError, ValueError) as exc:
+            kind = "model directory" if Path(source).exists() else "model path or Hugging Face id"
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SpladeError(f"cannot load {kind} {source!r}: {first_line}") from None
+        mlm.eval()
+        return cls(mlm, tokenizer, pooling=pooling, max_length=max_length)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.mlm.get_output_embeddings().weight.shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        return self.mlm.get_output_embeddings().weight.device
+
+    def tokenize(self, texts: list[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
+        return self.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=max_length or self.max_length,
+            return_tensors="pt",
+        ).to(self.device)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **inputs) -> torch.Tensor:
+        """Differentiable dense vectors [batch, vocab] (materialises the full logits)."""
+        logits = self.mlm(input_ids=input_ids, attention_mask=attention_mask, **inputs).logits
+        return splade_pool(logits, attention_mask, self.pooling)
+
+    @torch.inference_mode()
+    def encode_dense(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Inference-only vectors [batch, vocab], equal to `forward` up to float rounding.
+
+        The vocabulary projection dominates the cost (vocab × hidden multiply-adds per token).
+        Here it runs per text on its real tokens only, a vocabulary chunk at a time, and is
+        reduced over tokens at once, so padding costs nothing and logits stay in cache.
+        """
+        hidden = self._projection_inputs(input_ids, attention_mask)
+        projection = self.mlm.get_output_embeddings()
+        weight = projection.weight
+        bias = projection.bias if projection.bias is not None else torch.zeros(weight.shape[0], device=weight.device)
+        lengths = attention_mask.sum(dim=1).tolist()
+        out = torch.empty(len(lengths), weight.shape[0], dtype=weight.dtype, device=weight.device)
+        for row, length in enumerate(lengths):
+            # Real tokens only: the mask need not be a prefix (left padding), so select them.
+            tokens_t = hidden[row][attention_mask[row].bool()].T.contiguous()
+            for start in range(0, weight.shape[0], PROJECTION_CHUNK):
+                stop = start + PROJECTION_CHUNK
+                logits = torch.addmm(bias[start:stop, None], weight[start:stop], tokens_t)
+                if self.pooling == "max":
+                    out[row, start:stop] = logits.amax(dim=1)
+                else:
+                    out[row, start:stop] = torch.log1p(torch.relu(logits)).sum(dim=1)
+        if self.pooling == "max":
+            out = torch.log1p(torch.relu(out))
+        return out
+
+    def _projection_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Hidden states just before the vocabulary projection [batch, tokens, hidden]."""
+        with _projection_skipped(self.mlm):
+            return self.mlm(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def encode_texts(self, texts: list[str], max_length: int | None = None) -> torch.Tensor:
+        inputs = self.tokenize(texts, max_length)
+        return self.encode_dense(inputs["input_ids"], inputs["attention_mask"])
+
+    def decode(self, vector: torch.Tensor, top: int | None = None) -> list[tuple[str, float]]:
+        """The (token, weight) pairs of a vector, heaviest first."""
+        vector = torch.as_tensor(vector).detach().float().cpu().reshape(-1)
+        nonzero = torch.nonzero(vector > 0).reshape(-1)
+        order = nonzero[torch.argsort(vector[nonzero], descending=True, stable=True)]
+        if top is not None:
+            order = order[:top]
+        tokens = self.tokenizer.convert_ids_to_tokens(order.tolist())
+        return [(token, float(vector[i])) for token, i in zip(tokens, order.tolist())]
+
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        directory = Path(directory)
+        self.mlm.save_pretrained(directory, safe_serialization=True)
+        self.tokenizer.save_pretrained(directory)
+
+
+@contextlib.contextmanager
+def _projection_skipped(mlm: nn.Module) -> Iterator[None]:
+    """Make the MLM head stop before its vocabulary projection (its output = its input)."""
+    projection = mlm.get_output_embeddings()
+    projection.forward = lambda hidden: hidden
+    try:
+        yield
+    finally:
+        del projection.forward
+
+
+class Splade(nn.Module):
+    """A document encoder and a query encoder, shared (one model) or separate."""
+
+    def __init__(self, doc_encoder: SpladeEncoder, query_encoder: SpladeEncoder | None = None):
+        super().__init__()
+        self.doc_encoder = doc_encoder
+        self.separate = query_encoder is not None
+        self.query_encoder = query_encoder if query_encoder is not None else doc_encoder
+        if self.query_encoder.vocab_size != doc_encoder.vocab_size:
+            raise SpladeError(
+                f"query encoder vocabulary ({self.query_encoder.vocab_size}) differs from "
+                f"the document encoder's ({doc_encoder.vocab_size})"
+            )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike,
+        pooling: str | None = None,
+        doc_max_length: int | None = None,
+        query_max_length: int | None = None,
+    ) -> Splade:
+        """Load a model saved by `save_pretrained`, or any HF masked-LM as a shared encoder.
+
+        Settings not given come from the directory's `splade_config.json`, else defaults
+        (max pooling, 256 document tokens, 64 query tokens).
+        """
+        path = Path(name_or_path)
+        saved = json.loads((path / SPLADE_CONFIG).read_text()) if (path / SPLADE_CONFIG).is_file() else {}
+        pooling = pooling or saved.get("pooling", "max")
+        doc_max_length = doc_max_length or saved.get("doc_max_length", 256)
+        query_max_length = query_max_length or saved.get("query_max_length", 64)
+        doc_encoder = SpladeEncoder.from_pretrained(name_or_path, pooling, doc_max_length)
+        query_encoder = None
+        if (path / QUERY_ENCODER_DIR).is_dir():
+            query_encoder = SpladeEncoder.from_pretrained(path / QUERY_ENCODER_DIR, pooling, query_max_length)
+        model = cls(doc_encoder, query_encoder)
+        model.query_max_length = query_max_length
+        return model
+
+    @property
+    def vocab_size(self) -> int:
+        return self.doc_encoder.vocab_size
+
+    @property
+    def pooling(self) -> str:
+        return self.doc_encoder.pooling
+
+    @property
+    def query_max_length(self) -> int:
+        return self.query_encoder.max_length if self.separate else self._query_max_length
+
+    @query_max_length.setter
+    def query_max_length(self, value: int) -> None:
+        if self.separate:
+            self.query_encoder.max_length = value
+        self._query_max_length = value
+
+    @property
+    def doc_max_length(self) -> int:
+        return self.doc_encoder.max_length
+
+    def encoder_for(self, side: str) -> tuple[SpladeEncoder, int]:
+        """The encoder and max length for 'doc' or 'query' texts."""
+        if side == "doc":
+            return self.doc_encoder, self.doc_max_length
+        if side == "query":
+            return self.query_encoder, self.query_max_length
+        raise ValueError(f"side must be 'doc' or 'query', not {side!r}")
+
+    def config_dict(self) -> dict:
+        return {
+            "pooling": self.pooling,
+            "doc_max_length": self.doc_max_length,
+            "query_max_length": self.query_max_length,
+            "separate_query_encoder": self.separate,
+        }
+
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """HF layout: the document (or shared) encoder at the top, a query encoder beside it."""
+        directory = Path(directory)
+        self.doc_encoder.save_pretrained(directory)
+        if self.separate:
+            self.query_encoder.save_pretrained(directory / QUERY_ENCODER_DIR)
+        (directory / SPLADE_CONFIG).write_text(json.dumps(self.config_dict(), indent=2) + "\n")
