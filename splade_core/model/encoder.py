@@ -50,7 +50,9 @@ class SpladeEncoder(nn.Module):
         self.max_length = max_length
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, pooling: str = "max", max_length: int = 256) -> SpladeEncoder:
+    def from_pretrained(
+        cls, name_or_path: str | os.PathLike, pooling: str = "max", max_length: int = 256
+    ) -> SpladeEncoder:
         """Load an HF masked-LM checkpoint: a local directory or a hub id (safetensors only)."""
         source = str(name_or_path)
         try:
@@ -97,9 +99,8 @@ class SpladeEncoder(nn.Module):
         projection = self.mlm.get_output_embeddings()
         weight = projection.weight
         bias = projection.bias if projection.bias is not None else torch.zeros(weight.shape[0], device=weight.device)
-        lengths = attention_mask.sum(dim=1).tolist()
-        out = torch.empty(len(lengths), weight.shape[0], dtype=weight.dtype, device=weight.device)
-        for row, length in enumerate(lengths):
+        out = torch.empty(len(input_ids), weight.shape[0], dtype=weight.dtype, device=weight.device)
+        for row in range(len(input_ids)):
             # Real tokens only: the mask need not be a prefix (left padding), so select them.
             tokens_t = hidden[row][attention_mask[row].bool()].T.contiguous()
             for start in range(0, weight.shape[0], PROJECTION_CHUNK):

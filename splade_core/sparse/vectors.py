@@ -96,7 +96,7 @@ class SparseVectors:
             with np.load(path, allow_pickle=False) as npz:
                 meta = json.loads(str(npz["meta"][()]))
                 arrays = {name: npz[name] for name in ("indptr", "indices", "data", "ids")}
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
             raise SpladeError(f"{path}: not a sparse-vector file ({exc})") from None
         if meta.get("format") != FORMAT:
             raise SpladeError(f"{path}: not a sparse-vector file (format {meta.get('format')!r})")

@@ -1,0 +1,78 @@
+"""Metrics of a run against relevance judgments, and SPLADE's FLOPS.
+
+Runs are evaluated as ranked: pytrec_eval (trec_eval) would re-sort documents with equal
+scores by doc id, which changes the order of integer-scored (quantized) runs, so each
+document is scored by its rank before evaluation. Queries judged but absent from the run
+count as 0 (trec_eval -c); a document is relevant when its judgment is >= 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytrec_eval
+
+from ..retrieve.runs import Run
+from ..sparse import SparseVectors
+
+# name shown -> (pytrec_eval measure, ranking cut-off applied before evaluating)
+DEFAULT_METRICS = {
+    "MRR@10": ("recip_rank", 10),
+    "nDCG@10": ("ndcg_cut_10", None),
+    "R@100": ("recall_100", None),
+    "R@1000": ("recall_1000", None),
+}
+
+
+def evaluate_run(run: Run, qrels: dict[str, dict[str, int]], metrics=DEFAULT_METRICS) -> dict:
+    """Mean of each metric over the judged queries, plus per-query values."""
+    judged = {qid: docs for qid, docs in qrels.items() if docs}
+    per_query: dict[str, dict[str, float]] = {qid: {} for qid in judged}
+    for name, (measure, cutoff) in metrics.items():
+        evaluator = pytrec_eval.RelevanceEvaluator(judged, {measure}, relevance_level=1)
+        results = evaluator.evaluate(_rank_scored(run, cutoff))
+        for qid in judged:
+            per_query[qid][name] = results.get(qid, {}).get(measure, 0.0)
+    means = {name: float(np.mean([q[name] for q in per_query.values()])) if per_query else 0.0 for name in metrics}
+    return {
+        "metrics": means,
+        "queries": len(judged),
+        "queries_retrieved": len(judged.keys() & run.keys()),
+        "per_query": per_query,
+    }
+
+
+def _rank_scored(run: Run, cutoff: int | None) -> dict[str, dict[str, float]]:
+    scored = {}
+    for qid, ranking in run.items():
+        ranking = ranking[:cutoff] if cutoff else ranking
+        scored[qid] = {doc_id: float(len(ranking) - rank) for rank, (doc_id, _) in enumerate(ranking)}
+    return scored
+
+
+def sparsity_stats(queries: SparseVectors, docs: SparseVectors) -> dict:
+    """Average non-zeros per query and document, and FLOPS = Σ_j p_q(j)·p_d(j) (Paria et al.
+    2020; Formal et al. 2021): the expected number of multiplications of one query-document
+    dot product, p(j) being the fraction of rows in which term j is non-zero."""
+    if queries.vocab_size != docs.vocab_size:
+        raise ValueError(f"query vocabulary ({queries.vocab_size}) differs from the documents' ({docs.vocab_size})")
+    p_q = np.bincount(queries.indices, minlength=queries.vocab_size) / max(queries.n_rows, 1)
+    p_d = np.bincount(docs.indices, minlength=docs.vocab_size) / max(docs.n_rows, 1)
+    return {
+        "flops": float(p_q @ p_d),
+        "avg_query_nnz": queries.nnz / max(queries.n_rows, 1),
+        "avg_doc_nnz": docs.nnz / max(docs.n_rows, 1),
+        "postings": int(docs.nnz),
+    }
+
+
+def format_table(rows: list[dict], columns: list[str]) -> str:
+    """A GitHub-flavoured Markdown table (numbers to 4 decimals)."""
+
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return f"{value:.4f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)

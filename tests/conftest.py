@@ -1,0 +1,27 @@
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Offline and hermetic: no hub access, and ir_datasets' cache in a throwaway folder.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["IR_DATASETS_HOME"] = tempfile.mkdtemp(prefix="splade-irds-")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+TESTS = Path(__file__).parent
+TINY_BEIR = TESTS / "data" / "tiny-beir"
+EMBEDDED_MODEL = Path(__file__).parents[1] / "splade_core" / "resources" / "models" / "splade-tiny"
+
+
+@pytest.fixture(scope="session")
+def tiny_beir() -> Path:
+    return TINY_BEIR
+
+
+@pytest.fixture(scope="session")
+def splade_tiny():
+    from splade_core.model import Splade
+
+    return Splade.from_pretrained(EMBEDDED_MODEL)

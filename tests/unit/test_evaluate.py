@@ -1,0 +1,57 @@
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from splade_core.evaluate import evaluate_run, sparsity_stats
+from splade_core.retrieve.runs import read_trec_run, write_trec_run
+from splade_core.sparse import SparseVectors
+
+QRELS = {"q1": {"a": 1, "c": 2}, "q2": {"z": 1}, "q3": {"b": 1}}
+
+
+def test_metrics_match_hand_computed_values():
+    run = {"q1": [("b", 9.0), ("a", 8.0), ("c", 7.0)], "q2": [("y", 1.0)]}  # q3 absent: counts as 0
+    result = evaluate_run(run, QRELS)
+    dcg = 1 / math.log2(3) + 2 / math.log2(4)  # trec_eval's linear gains: a (1) at rank 2, c (2) at rank 3
+    idcg = 2 / math.log2(2) + 1 / math.log2(3)
+    assert result["queries"] == 3 and result["queries_retrieved"] == 2
+    assert result["metrics"]["MRR@10"] == pytest.approx((1 / 2 + 0 + 0) / 3)
+    assert result["metrics"]["nDCG@10"] == pytest.approx((dcg / idcg) / 3)
+    assert result["metrics"]["R@100"] == pytest.approx((1 + 0 + 0) / 3)
+
+
+def test_rank_order_is_kept_for_tied_scores():
+    # trec_eval alone would reorder equal scores by doc id ("z" before "a")
+    run = {"q1": [("a", 5.0), ("z", 5.0)]}
+    assert evaluate_run(run, {"q1": {"a": 1}})["metrics"]["MRR@10"] == 1.0
+
+
+def test_mrr_is_cut_at_ten():
+    run = {"q1": [(f"n{i}", 100.0 - i) for i in range(10)] + [("a", 1.0)]}
+    assert evaluate_run(run, {"q1": {"a": 1}})["metrics"]["MRR@10"] == 0.0
+
+
+def test_flops_is_sum_of_activation_probability_products():
+    docs = SparseVectors.from_csr(sp.csr_array(np.array([[1, 1, 0], [1, 0, 0]], np.float32)), ["d1", "d2"])
+    queries = SparseVectors.from_csr(sp.csr_array(np.array([[1, 0, 0], [1, 1, 1]], np.float32)), ["q1", "q2"])
+    stats = sparsity_stats(queries, docs)
+    # p_q = (1, .5, .5), p_d = (1, .5, 0) -> 1 + .25
+    assert stats["flops"] == pytest.approx(1.25)
+    assert stats["avg_query_nnz"] == 2.0 and stats["avg_doc_nnz"] == 1.5 and stats["postings"] == 3
+
+
+def test_trec_run_round_trip(tmp_path):
+    run = {"q1": [("d3", 12), ("d1", 12), ("d2", 0.5)], "q2": []}
+    write_trec_run(tmp_path / "r.trec", run, tag="t")
+    assert (tmp_path / "r.trec").read_text().splitlines()[0] == "q1 Q0 d3 1 12 t"
+    assert read_trec_run(tmp_path / "r.trec") == {"q1": [("d3", 12.0), ("d1", 12.0), ("d2", 0.5)]}
+
+
+def test_malformed_run_line_names_the_line(tmp_path):
+    (tmp_path / "r.trec").write_text("q1 Q0 d1 1 3.0 t\nq1 d2 2\n")
+    from splade_core.errors import SpladeError
+
+    with pytest.raises(SpladeError, match=r"r.trec:2: expected 6 columns"):
+        read_trec_run(tmp_path / "r.trec")
