@@ -1,0 +1,126 @@
+// The inverted index: term table, posting blocks, doc-range block maxima and external doc ids,
+// held either in owned buffers (after build) or in a read-only memory map (after load). The
+// index is immutable, so any number of threads may search it at once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "splade/errors.hpp"
+#include "splade/postings.hpp"
+
+namespace splade {
+
+template <class T>
+struct array_view {
+    const T* data = nullptr;
+    std::size_t size = 0;
+    const T& operator[](std::size_t i) const { return data[i]; }
+    std::size_t bytes() const { return size * sizeof(T); }
+};
+
+// An I/O failure (open, write, rename...); carries errno for the bindings.
+struct io_error : std::runtime_error {
+    io_error(const std::string& what, int error_number, std::string path)
+        : std::runtime_error(what), errno_value(error_number), filename(std::move(path)) {}
+    int errno_value;
+    std::string filename;
+};
+
+// Documents as CSR: row d holds the (term, impact) pairs of document d, in any term order.
+struct build_input {
+    const std::int64_t* indptr = nullptr;  // n_docs + 1 offsets
+    std::size_t n_docs = 0;
+    const std::uint32_t* indices = nullptr;
+    const void* impacts = nullptr;         // uint8 or uint16, as impact_bytes says
+    unsigned impact_bytes = 1;
+    std::size_t nnz = 0;
+    std::uint32_t vocab_size = 0;
+    const std::uint64_t* doc_id_offsets = nullptr;  // n_docs + 1 byte offsets into doc_id_bytes
+    const std::uint8_t* doc_id_bytes = nullptr;     // UTF-8, concatenated
+};
+
+struct build_options {
+    std::uint32_t block_size = 64;   // docs per doc-range block (power of two, 8..65536)
+    std::uint64_t dense_min_df = 0;  // terms this frequent get a block-max row; 0: one per block
+    double scale = 0.0;              // quantization scale of the impacts, 0 if unknown
+    unsigned threads = 1;
+};
+
+struct section_info {
+    const char* name;
+    std::uint64_t bytes;
+};
+
+class inverted_index {
+public:
+    static inverted_index build(const build_input& input, const build_options& options);
+    static inverted_index load(const std::string& path, bool verify = true);
+    void save(const std::string& path) const;  // atomic: temp file, fsync, rename
+
+    std::uint32_t n_docs() const { return n_docs_; }
+    std::uint32_t vocab_size() const { return vocab_size_; }
+    std::uint64_t n_postings() const { return n_postings_; }
+    std::uint32_t block_size() const { return block_size_; }
+    unsigned block_shift() const { return block_shift_; }
+    std::uint64_t n_doc_blocks() const { return (std::uint64_t{n_docs_} + block_size_ - 1) >> block_shift_; }
+    unsigned impact_bytes() const { return impact_bytes_; }
+    double scale() const { return scale_; }
+    std::uint64_t n_dense_rows() const { return n_dense_rows_; }
+
+    const term_entry& term(std::uint32_t t) const { return terms_[t]; }
+    posting_list postings(std::uint32_t t) const;
+    // Doc-range block maxima of a term with a dense row: one byte per block, exact for uint8
+    // impacts, ceil(max * 255 / term max) for uint16 impacts.
+    const std::uint8_t* dense_row(std::uint32_t row) const { return block_max_.data + row * n_doc_blocks(); }
+
+    array_view<std::uint64_t> doc_id_offsets() const { return doc_id_offsets_; }
+    array_view<std::uint8_t> doc_id_bytes() const { return doc_id_bytes_; }
+
+    std::vector<section_info> sections() const;
+    std::uint64_t file_bytes() const;
+
+    struct storage;  // owner of the bytes: buffers or a memory map (opaque)
+
+private:
+    void set_derived();
+
+    std::uint32_t n_docs_ = 0;
+    std::uint32_t vocab_size_ = 0;
+    std::uint64_t n_postings_ = 0;
+    std::uint32_t block_size_ = 64;
+    unsigned block_shift_ = 6;
+    unsigned impact_bytes_ = 1;
+    unsigned safe_bits_ = 32;
+    double scale_ = 0.0;
+    std::uint64_t n_dense_rows_ = 0;
+
+    array_view<term_entry> terms_;
+    array_view<block_meta> blocks_;
+    std::shared_ptr<const std::vector<std::uint32_t>> block_offsets_;  // derived, not stored
+    array_view<std::uint8_t> postings_;
+    array_view<std::uint8_t> block_max_;
+    array_view<std::uint64_t> doc_id_offsets_;
+    array_view<std::uint8_t> doc_id_bytes_;
+    std::shared_ptr<const storage> storage_;
+};
+
+inline posting_list inverted_index::postings(std::uint32_t t) const {
+    const term_entry& e = terms_[t];
+    posting_list list;
+    list.blocks = blocks_.data + e.first_block;
+    list.offsets = block_offsets_->data() + e.first_block;
+    list.n_blocks = blocks_for(e.df);
+    list.data = postings_.data + e.data_offset;
+    list.df = e.df;
+    list.max_impact = e.max_impact;
+    list.safe_bits = safe_bits_;
+    list.block_max = e.dense_row == no_row ? nullptr : dense_row(e.dense_row);
+    return list;
+}
+
+}  // namespace splade

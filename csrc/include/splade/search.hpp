@@ -1,0 +1,48 @@
+// Batch search: queries as CSR (term ids, integer weights), answered over a pool of std::thread
+// workers, each with its own accumulators. Results are [n_queries, k] row-major: doc indices
+// best first (score descending, then doc index ascending), padded with -1 / 0 when fewer than
+// k documents match. Only documents matching at least one query term are returned.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "splade/index.hpp"
+
+namespace splade {
+
+enum class algorithm { bmp, maxscore, exhaustive };
+
+inline constexpr algorithm all_algorithms[] = {algorithm::bmp, algorithm::maxscore, algorithm::exhaustive};
+
+const char* algorithm_name(algorithm a);
+algorithm parse_algorithm(const std::string& name);  // throws std::invalid_argument
+
+struct query_batch {
+    const std::int64_t* indptr = nullptr;  // n_queries + 1 offsets
+    std::size_t n_queries = 0;
+    const std::int64_t* terms = nullptr;    // term ids >= 0; ids >= vocab_size match nothing
+    const std::int64_t* weights = nullptr;  // 0 .. 65535; zero weights are ignored
+    std::size_t nnz = 0;
+};
+
+struct search_options {
+    std::size_t k = 10;
+    algorithm algo = algorithm::bmp;
+    unsigned threads = 1;
+    double alpha = 1.0;       // < 1: approximate, prunes when bound * alpha < threshold
+    double term_ratio = 1.0;  // < 1: approximate, keeps the heaviest ceil(ratio * n) query terms
+};
+
+struct search_results {
+    std::size_t n_queries = 0;
+    std::size_t k = 0;
+    std::vector<std::int32_t> docs;
+    std::vector<std::int64_t> scores;
+};
+
+search_results search(const inverted_index& index, const query_batch& queries, const search_options& options);
+
+}  // namespace splade

@@ -1,0 +1,51 @@
+"""Type stub of the compiled engine (csrc/bindings/index.cpp); use InvertedIndex instead."""
+
+import numpy as np
+
+ALGORITHMS: tuple[str, ...]
+
+class IndexFormatError(ValueError): ...
+
+class Index:
+    @staticmethod
+    def build(
+        indptr: np.ndarray,
+        indices: np.ndarray,
+        data: np.ndarray,
+        vocab_size: int,
+        doc_id_offsets: np.ndarray,
+        doc_id_bytes: np.ndarray,
+        block_size: int,
+        dense_min_df: int,
+        scale: float,
+        threads: int,
+    ) -> Index: ...
+    @staticmethod
+    def load(path: str, verify: bool = True) -> Index: ...
+    def save(self, path: str) -> None: ...
+    def search(
+        self,
+        indptr: np.ndarray,
+        indices: np.ndarray,
+        data: np.ndarray,
+        k: int,
+        algorithm: str,
+        threads: int,
+        alpha: float,
+        term_ratio: float,
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+    def stats(self) -> dict: ...
+    def doc_id_offsets(self) -> np.ndarray: ...
+    def doc_id_bytes(self) -> np.ndarray: ...
+    @property
+    def n_docs(self) -> int: ...
+    @property
+    def vocab_size(self) -> int: ...
+    @property
+    def n_postings(self) -> int: ...
+    @property
+    def block_size(self) -> int: ...
+    @property
+    def impact_bytes(self) -> int: ...
+    @property
+    def scale(self) -> float: ...

@@ -1,0 +1,367 @@
+"""The public face of the C++ inverted index (`splade_core.index._index`).
+
+Documents are CSR rows of integer impacts (uint8 or uint16; zero entries are dropped); a row
+may list its terms in any order but must not repeat a term. Queries are CSR rows too:
+
+* integer weights in [0, 65535] score exactly: a document's score is the sum over shared terms
+  of weight * impact, returned as int64, so every exact algorithm equals brute force;
+* float weights (non-negative) are scored in 16-bit fixed point per query — the largest weight
+  of the row becomes 65535 and the others are rounded to nearest — and come back as float32
+  (integer score / that factor); rankings equal float scoring up to that rounding.
+
+Query term ids that are >= vocab_size, or that no document holds, match nothing; zero weights
+are ignored; a repeated term id in a query row is an error. Results are two [n_queries, k]
+arrays: doc_idx (int32) and scores, best first — higher score, then smaller doc_idx — holding
+only documents that share at least one term with the query, padded with doc_idx -1 and score 0
+(so k > n_docs is allowed).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _index
+
+IndexFormatError = _index.IndexFormatError
+IndexFormatError.__module__ = "splade_core.index"
+IndexFormatError.__doc__ = "The file is not an index, or it is truncated or corrupted (a ValueError)."
+
+ALGORITHMS: tuple[str, ...] = tuple(_index.ALGORITHMS)
+DEFAULT_ALGORITHM = "bmp"
+CODEC_OPTIONS = {"codec": "simdbp128", "dense_min_df": None}
+_FLOAT_FIXED_POINT = 65535.0
+_MAX_WEIGHT = 65535
+
+
+class InvertedIndex:
+    """A compressed, memory-mappable inverted index over quantized sparse vectors.
+
+    `algorithms` are all exact: "bmp" (block-max pruning over doc-range blocks, the default),
+    "maxscore" (document-at-a-time MaxScore) and "exhaustive" (term-at-a-time, no pruning).
+    Two options make a search approximate, never by default: `alpha` < 1 prunes when a block
+    bound times alpha is below the k-th score (bmp, maxscore), and `term_ratio` < 1 keeps only
+    the heaviest ceil(term_ratio * n) terms of each query.
+    """
+
+    algorithms: tuple[str, ...] = ALGORITHMS
+    exact_algorithms: tuple[str, ...] = ALGORITHMS
+    approximate_options: tuple[str, ...] = ("alpha", "term_ratio")
+
+    def __init__(self, engine: _index.Index):
+        if not isinstance(engine, _index.Index):
+            raise TypeError("use InvertedIndex.build, InvertedIndex.from_vectors or InvertedIndex.load")
+        self._engine = engine
+        self._doc_ids: np.ndarray | None = None
+
+    # ---- construction -------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        docs_csr,
+        doc_ids=None,
+        *,
+        vocab_size: int | None = None,
+        block_size: int = 64,
+        scale: float = 0.0,
+        threads: int = 1,
+        **codec_options: Any,
+    ) -> InvertedIndex:
+        """Index documents given as scipy sparse rows or a tuple (indptr, indices, data).
+
+        `doc_ids`: one unique string per row (default: "0", "1", ...). `vocab_size`: defaults
+        to the matrix width, or max term id + 1 for a tuple. `block_size`: documents per
+        doc-range block of the block-max metadata (power of two, 8..65536). `scale`: the
+        quantization scale of the impacts, stored in the file (0 = unknown). Codec options:
+        `codec="simdbp128"` (the only codec) and `dense_min_df` (terms with at least this many
+        postings store a block-max row; default: one per doc-range block).
+        """
+        unknown = sorted(set(codec_options) - set(CODEC_OPTIONS))
+        if unknown:
+            raise TypeError(f"unknown codec option(s) {unknown}; known: {sorted(CODEC_OPTIONS)}")
+        if codec_options.get("codec", "simdbp128") != "simdbp128":
+            raise ValueError(f"codec must be 'simdbp128', not {codec_options['codec']!r}")
+        dense_min_df = codec_options.get("dense_min_df")
+        dense_min_df = 0 if dense_min_df is None else _positive_int(dense_min_df, "dense_min_df")
+        indptr, indices, data, width = _as_csr(docs_csr, "docs")
+        n_docs = len(indptr) - 1
+        if n_docs > np.iinfo(np.int32).max:
+            raise ValueError("at most 2^31 - 1 documents are supported")
+        vocab_size = _vocab_size(vocab_size, width, indices)
+        indices = _term_ids(indices, vocab_size, "docs")
+        data = _impacts(data)
+        offsets, blob = _encode_doc_ids(doc_ids, n_docs)
+        block_size = _positive_int(block_size, "block_size")
+        if block_size < 8 or block_size > 65536 or block_size & (block_size - 1):
+            raise ValueError(f"block_size must be a power of two in [8, 65536], not {block_size}")
+        scale = float(scale)
+        if not np.isfinite(scale) or scale < 0:
+            raise ValueError(f"scale must be a non-negative number (0 = unknown), not {scale}")
+        engine = _index.Index.build(
+            indptr, indices, data, vocab_size, offsets, blob, block_size, dense_min_df, scale,
+            _positive_int(threads, "threads"),
+        )
+        return cls(engine)
+
+    @classmethod
+    def from_vectors(cls, vectors, **options: Any) -> InvertedIndex:
+        """Index a quantized `SparseVectors`; its scale comes from meta["quantization"]."""
+        if not vectors.is_quantized:
+            raise ValueError("vectors hold float weights: quantize them first (splade_core.sparse.quantize)")
+        scale = float(vectors.meta.get("quantization", {}).get("scale", 0.0))
+        return cls.build(
+            (vectors.indptr, vectors.indices, vectors.data), vectors.ids,
+            vocab_size=vectors.vocab_size, scale=scale, **options,
+        )
+
+    # ---- persistence --------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the index atomically (temp file beside `path`, fsync, rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._engine.save(str(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, verify: bool = True) -> InvertedIndex:
+        """Memory-map an index file. Header, section table and every offset are always checked;
+        `verify` also checks each section's XXH64 checksum (a full read of the file). Without it,
+        a corrupted posting payload cannot crash a search but may give wrong results."""
+        return cls(_index.Index.load(os.fspath(path), bool(verify)))
+
+    # ---- search -------------------------------------------------------------------------
+
+    def search(
+        self,
+        queries_csr,
+        k: int = 10,
+        algorithm: str = DEFAULT_ALGORITHM,
+        threads: int = 1,
+        *,
+        alpha: float = 1.0,
+        term_ratio: float = 1.0,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k of every query row; see the module docstring for scores, ties and padding."""
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {ALGORITHMS}")
+        k = _positive_int(k, "k")
+        if k > np.iinfo(np.int32).max:
+            raise ValueError("k must be below 2^31")
+        alpha, term_ratio = float(alpha), float(term_ratio)
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"alpha must be in (0, 1], not {alpha}")
+        if not 0.0 < term_ratio <= 1.0:
+            raise ValueError(f"term_ratio must be in (0, 1], not {term_ratio}")
+        if algorithm == "exhaustive" and alpha != 1.0:
+            raise ValueError("alpha applies to the pruning algorithms (bmp, maxscore), not exhaustive")
+        indptr, indices, data = _query_csr(queries_csr)
+        weights, factor = _query_weights(indptr, data)
+        doc_idx, scores = self._engine.search(
+            indptr, indices, weights, k, algorithm, _positive_int(threads, "threads"), alpha, term_ratio
+        )
+        if factor is not None:
+            scores = (scores / factor[:, None]).astype(np.float32)
+        return doc_idx, scores
+
+    # ---- description --------------------------------------------------------------------
+
+    @property
+    def doc_ids(self) -> np.ndarray:
+        """External doc id of every doc_idx (a NumPy array of str, decoded once)."""
+        if self._doc_ids is None:
+            offsets = self._engine.doc_id_offsets()
+            blob = self._engine.doc_id_bytes().tobytes()
+            try:
+                ids = [blob[a:b].decode("utf-8") for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+            except UnicodeDecodeError as exc:
+                raise IndexFormatError(f"doc ids are not valid UTF-8 ({exc})") from None
+            self._doc_ids = np.asarray(ids, dtype=str)
+        return self._doc_ids
+
+    def to_doc_ids(self, doc_idx: np.ndarray) -> np.ndarray:
+        """Map a doc_idx array from `search` to doc ids; padding (-1) becomes ""."""
+        doc_idx = np.asarray(doc_idx)
+        ids = self.doc_ids
+        out = np.full(doc_idx.shape, "", dtype=ids.dtype if len(ids) else str)
+        hit = doc_idx >= 0
+        out[hit] = ids[doc_idx[hit]]
+        return out
+
+    @property
+    def vocab_size(self) -> int:
+        return self._engine.vocab_size
+
+    @property
+    def scale(self) -> float:
+        """Quantization scale stored with the index (0 = unknown)."""
+        return self._engine.scale
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and sizes: docs, terms, postings, bytes per section, total file bytes."""
+        stats = self._engine.stats()
+        stats["bytes_per_posting"] = stats["total_bytes"] / max(1, stats["postings"])
+        return stats
+
+    def __len__(self) -> int:
+        return self._engine.n_docs
+
+    def __repr__(self) -> str:
+        s = self._engine.stats()
+        return (
+            f"InvertedIndex(docs={s['docs']}, terms={s['terms']}, postings={s['postings']}, "
+            f"impacts={s['impact_dtype']}, block_size={s['block_size']}, bytes={s['total_bytes']})"
+        )
+
+
+# ---- input coercion (explicit dtypes, readable errors) ------------------------------------
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    return int(value)
+
+
+def _as_csr(obj, what: str):
+    """(indptr int64, indices, data, width or None) from scipy sparse, a 3-tuple or SparseVectors."""
+    if sp.issparse(obj):
+        csr = sp.csr_array(obj)
+        return _indptr(csr.indptr, len(csr.indices), what), csr.indices, csr.data, csr.shape[1]
+    if isinstance(obj, (tuple, list)) and len(obj) == 3:
+        indptr, indices, data = (np.asarray(a) for a in obj)
+        width = None
+    elif all(hasattr(obj, name) for name in ("indptr", "indices", "data")):
+        indptr, indices, data = np.asarray(obj.indptr), np.asarray(obj.indices), np.asarray(obj.data)
+        width = getattr(obj, "vocab_size", None)
+    else:
+        raise TypeError(f"{what} must be a scipy sparse matrix or a tuple (indptr, indices, data)")
+    if indices.ndim != 1 or data.ndim != 1 or len(indices) != len(data):
+        raise ValueError(f"{what}: indices and data must be one-dimensional and of equal length")
+    return _indptr(indptr, len(indices), what), indices, data, width
+
+
+def _query_csr(obj) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Query CSR arrays with few checks here: the engine validates indptr (cheap per call)."""
+    if sp.issparse(obj):
+        if obj.format != "csr":
+            obj = obj.tocsr()
+        indptr, indices, data = obj.indptr, obj.indices, obj.data
+    elif isinstance(obj, (tuple, list)) and len(obj) == 3:
+        indptr, indices, data = (np.asarray(a) for a in obj)
+    elif all(hasattr(obj, name) for name in ("indptr", "indices", "data")):
+        indptr, indices, data = np.asarray(obj.indptr), np.asarray(obj.indices), np.asarray(obj.data)
+    else:
+        raise TypeError("queries must be a scipy sparse matrix or a tuple (indptr, indices, data)")
+    if indptr.ndim != 1 or len(indptr) < 1 or indptr.dtype.kind not in "iu":
+        raise ValueError("queries: indptr must be a one-dimensional integer array of n_rows + 1 offsets")
+    if indices.ndim != 1 or data.ndim != 1 or len(indices) != len(data):
+        raise ValueError("queries: indices and data must be one-dimensional and of equal length")
+    if indices.dtype.kind not in "iu" or (indices.dtype.kind == "u" and indices.dtype.itemsize == 8):
+        raise ValueError(f"queries: term ids must be integers below 2^63, not {indices.dtype}")
+    return np.ascontiguousarray(indptr, dtype=np.int64), np.ascontiguousarray(indices, dtype=np.int64), data
+
+
+def _indptr(indptr, nnz: int, what: str) -> np.ndarray:
+    indptr = np.asarray(indptr)
+    if indptr.ndim != 1 or len(indptr) < 1 or indptr.dtype.kind not in "iu":
+        raise ValueError(f"{what}: indptr must be a one-dimensional integer array of n_rows + 1 offsets")
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    if indptr[0] != 0 or indptr[-1] != nnz:
+        raise ValueError(f"{what}: indptr must run from 0 to the number of entries ({nnz})")
+    if len(indptr) > 1 and (np.diff(indptr) < 0).any():
+        raise ValueError(f"{what}: indptr must be non-decreasing")
+    return indptr
+
+
+def _vocab_size(vocab_size, width, indices) -> int:
+    if vocab_size is None:
+        if width is not None:
+            vocab_size = int(width)
+        else:
+            vocab_size = int(indices.max()) + 1 if len(indices) else 0
+    vocab_size = int(vocab_size)
+    if not 0 <= vocab_size < 2**32:
+        raise ValueError(f"vocab_size must be in [0, 2^32), not {vocab_size}")
+    return vocab_size
+
+
+def _term_ids(indices, vocab_size: int, what: str) -> np.ndarray:
+    if indices.dtype.kind not in "iu":
+        raise ValueError(f"{what}: term ids must be integers, not {indices.dtype}")
+    if len(indices):
+        low, high = int(indices.min()), int(indices.max())
+        if low < 0:
+            raise ValueError(f"{what}: negative term id {low}")
+        if high >= vocab_size:
+            raise ValueError(f"{what}: term id {high} >= vocab_size {vocab_size}")
+    if indices.dtype.kind == "i" and indices.dtype.itemsize == 4:
+        return np.ascontiguousarray(indices).view(np.uint32)  # checked non-negative: same bits
+    return np.ascontiguousarray(indices, dtype=np.uint32)
+
+
+def _impacts(data) -> np.ndarray:
+    if data.dtype in (np.uint8, np.uint16):
+        return np.ascontiguousarray(data)
+    if data.dtype.kind not in "iu":
+        raise ValueError(
+            f"document impacts must be integers (uint8/uint16), not {data.dtype}; "
+            "quantize float weights first (splade_core.sparse.quantize)"
+        )
+    if len(data) and int(data.min()) < 0:
+        raise ValueError(f"document impacts must be non-negative (found {int(data.min())})")
+    high = int(data.max()) if len(data) else 0
+    if high > _MAX_WEIGHT:
+        raise ValueError(f"document impacts must fit uint16 (found {high})")
+    return np.ascontiguousarray(data, dtype=np.uint8 if high <= 255 else np.uint16)
+
+
+def _encode_doc_ids(doc_ids, n_docs: int) -> tuple[np.ndarray, np.ndarray]:
+    """UTF-8 bytes of all ids, concatenated, and the n_docs + 1 byte offsets into them."""
+    if doc_ids is None:
+        ids = list(map(str, range(n_docs)))
+    else:
+        ids = np.asarray(doc_ids).tolist() if isinstance(doc_ids, np.ndarray) else list(doc_ids)
+        ids = [i if isinstance(i, str) else str(i) for i in ids]
+    if len(ids) != n_docs:
+        raise ValueError(f"{len(ids)} doc ids for {n_docs} documents")
+    if len(set(ids)) != n_docs:
+        raise ValueError("doc ids must be unique")
+    joined = "".join(ids)
+    blob = joined.encode("utf-8")
+    if len(blob) == len(joined):  # ASCII: characters are bytes
+        lengths = np.fromiter(map(len, ids), dtype=np.uint64, count=n_docs)
+    else:
+        lengths = np.fromiter((len(i.encode("utf-8")) for i in ids), dtype=np.uint64, count=n_docs)
+    offsets = np.zeros(n_docs + 1, dtype=np.uint64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets, np.frombuffer(blob, dtype=np.uint8)
+
+
+def _query_weights(indptr: np.ndarray, data) -> tuple[np.ndarray, np.ndarray | None]:
+    """int64 weights (the engine checks the range 0..65535), plus the per-row fixed-point
+    factor when the weights were floats."""
+    if data.dtype.kind in "iu":
+        if data.dtype.kind == "u" and data.dtype.itemsize == 8 and len(data) and data.max() > _MAX_WEIGHT:
+            raise ValueError(f"queries: integer weights must be in [0, 65535] (found {int(data.max())})")
+        return np.ascontiguousarray(data, dtype=np.int64), None
+    if data.dtype.kind != "f":
+        raise ValueError(f"queries: weights must be integers or floats, not {data.dtype}")
+    data = np.asarray(data, dtype=np.float64)
+    if len(data) and not np.isfinite(data).all():
+        raise ValueError("queries: weights contain NaN or infinity")
+    if len(data) and data.min() < 0:
+        raise ValueError(f"queries: weights must be non-negative (found {data.min():g})")
+    n_rows = len(indptr) - 1
+    if len(indptr) and (indptr[0] != 0 or indptr[-1] != len(data) or (np.diff(indptr) < 0).any()):
+        raise ValueError("queries: indptr must run from 0 to the number of entries and never decrease")
+    rows = np.repeat(np.arange(n_rows), np.diff(indptr))
+    row_max = np.zeros(n_rows)
+    np.maximum.at(row_max, rows, data)
+    factor = np.divide(_FLOAT_FIXED_POINT, row_max, out=np.zeros(n_rows), where=row_max > 0)
+    weights = np.rint(data * factor[rows]).astype(np.int64)
+    return weights, np.where(factor > 0, factor, 1.0)

@@ -1,0 +1,99 @@
+"""Index files: round trips, atomic saves, and truncated, bit-flipped or foreign files, which
+must raise IndexFormatError (never crash, never load silently)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from splade_core.index import IndexFormatError, InvertedIndex
+
+
+@pytest.fixture(scope="module")
+def small():
+    rng = np.random.default_rng(5)
+    dense = rng.integers(0, 256, (400, 120)) * (rng.random((400, 120)) < 0.15)
+    docs = sp.csr_array(dense.astype(np.uint8))
+    queries = sp.csr_array((rng.integers(0, 40, (8, 120)) * (rng.random((8, 120)) < 0.2)).astype(np.uint8))
+    index = InvertedIndex.build(docs, [f"d{i}-é" for i in range(400)], block_size=16, scale=100.0)
+    return index, queries
+
+
+@pytest.fixture
+def saved(small, tmp_path):
+    path = tmp_path / "index.spl"
+    small[0].save(path)
+    return path, path.read_bytes()
+
+
+def test_round_trip(small, saved):
+    index, queries = small
+    loaded = InvertedIndex.load(saved[0])
+    assert loaded.stats() == index.stats()
+    assert loaded.doc_ids.tolist() == index.doc_ids.tolist() and loaded.scale == 100.0
+    for algorithm in index.algorithms:
+        for got, want in zip(loaded.search(queries, k=7, algorithm=algorithm), index.search(queries, k=7, algorithm=algorithm)):
+            np.testing.assert_array_equal(got, want)
+    assert len(saved[1]) == index.stats()["total_bytes"]
+
+
+def test_save_is_atomic_and_overwrites(small, tmp_path):
+    path = tmp_path / "sub" / "index.spl"
+    path.parent.mkdir()
+    path.write_bytes(b"old")
+    small[0].save(path)
+    assert InvertedIndex.load(path).stats() == small[0].stats()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["index.spl"]  # no temp files left
+    with pytest.raises(OSError):
+        small[0].save(tmp_path / "missing-dir-file" / "x" / "\0bad")
+
+
+def _positions(size: int, count: int) -> list[int]:
+    return sorted(set(np.linspace(0, size - 1, count).astype(int)) | set(range(0, 400)))
+
+
+def test_truncated_files_are_rejected(saved, tmp_path):
+    data = saved[1]
+    damaged = tmp_path / "damaged.spl"
+    for cut in _positions(len(data), 150):
+        damaged.write_bytes(data[:cut])
+        with pytest.raises(IndexFormatError):
+            InvertedIndex.load(damaged)
+    damaged.write_bytes(data + b"\0")
+    with pytest.raises(IndexFormatError, match="truncated|trailing|header says"):
+        InvertedIndex.load(damaged)
+
+
+def test_flipped_bytes_are_rejected(small, saved, tmp_path):
+    data = saved[1]
+    damaged = tmp_path / "damaged.spl"
+    queries = small[1]
+    for pos in _positions(len(data), 400):
+        flipped = bytearray(data)
+        flipped[pos] ^= 1 << (pos % 8)
+        damaged.write_bytes(bytes(flipped))
+        with pytest.raises(IndexFormatError):
+            InvertedIndex.load(damaged)
+        try:  # without checksums: structural checks still run, and searching must not crash
+            index = InvertedIndex.load(damaged, verify=False)
+            for algorithm in index.algorithms:
+                index.search(queries, k=5, algorithm=algorithm)
+        except IndexFormatError:
+            pass
+
+
+def test_foreign_and_missing_files(tmp_path):
+    foreign = tmp_path / "foreign.bin"
+    foreign.write_bytes(b"PK\x03\x04" + bytes(500))
+    with pytest.raises(IndexFormatError, match="not a splade-core index"):
+        InvertedIndex.load(foreign)
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    with pytest.raises(IndexFormatError):
+        InvertedIndex.load(empty)
+    with pytest.raises(FileNotFoundError):
+        InvertedIndex.load(tmp_path / "absent.spl")
+    with pytest.raises(IsADirectoryError):
+        InvertedIndex.load(tmp_path)
+    assert issubclass(IndexFormatError, ValueError)
