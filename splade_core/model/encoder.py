@@ -18,11 +18,20 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedTokenize
 from ..errors import SpladeError
 
 POOLINGS = ("max", "sum")
+BUNDLED_MODELS = {"bundled/splade-tiny": "splade-tiny"}
 SPLADE_CONFIG = "splade_config.json"
 QUERY_ENCODER_DIR = "query_encoder"
 # Vocabulary rows projected at once in the fused inference path: (chunk × tokens) logits stay
 # in cache, and the full (batch × tokens × vocab) tensor never exists.
 PROJECTION_CHUNK = 2048
+
+
+def resolve_model(name_or_path: str | os.PathLike) -> str:
+    """A model path or HF id; `bundled/<name>` names a model shipped in the package."""
+    name = str(name_or_path)
+    if name in BUNDLED_MODELS:
+        return str(Path(__file__).parents[1] / "resources" / "models" / BUNDLED_MODELS[name])
+    return name
 
 
 def splade_pool(logits: torch.Tensor, attention_mask: torch.Tensor, pooling: str = "max") -> torch.Tensor:

@@ -1,0 +1,71 @@
+"""The trained module: a `Splade` model (shared or separate encoders) or an inference-free
+query side, returning query and document vectors for a batch of tokenized texts."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from ..errors import SpladeError
+from ..model import Splade
+from .config import TrainConfig, resolve_model
+from .pooling import training_vectors
+
+# Key written to splade_config.json (and training_config.json) of a trained model: when true,
+# a query vector is 1.0 at each distinct non-special token id of the tokenized query (at most
+# query_max_length tokens) and no query encoder runs.
+INFERENCE_FREE_KEY = "inference_free_query"
+
+
+def load_splade(config: TrainConfig) -> Splade:
+    """The starting model with the configured pooling, lengths and encoder layout."""
+    model = Splade.from_pretrained(
+        resolve_model(config.model),
+        pooling=config.pooling,
+        doc_max_length=config.doc_max_length,
+        query_max_length=config.query_max_length,
+    )
+    if model.separate and not config.separate_query_encoder:
+        raise SpladeError(f"{config.model} has a separate query encoder; set separate_query_encoder: true to train it")
+    if config.separate_query_encoder and not model.separate:
+        model = Splade(model.doc_encoder, copy.deepcopy(model.doc_encoder))
+        model.query_max_length = config.query_max_length
+    return model
+
+
+class TrainingModel(nn.Module):
+    """forward(query inputs, document inputs) → (query vectors, document vectors), float32."""
+
+    def __init__(self, splade: Splade, inference_free_query: bool = False):
+        super().__init__()
+        self.splade = splade
+        self.inference_free_query = inference_free_query
+        special = torch.tensor(sorted(splade.doc_encoder.tokenizer.all_special_ids), dtype=torch.long)
+        self.register_buffer("special_ids", special, persistent=False)
+
+    def forward(
+        self,
+        query_ids: torch.Tensor,
+        query_mask: torch.Tensor,
+        doc_ids: torch.Tensor,
+        doc_mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.inference_free_query:
+            queries = bag_of_tokens(query_ids, query_mask, self.splade.vocab_size, self.special_ids)
+        else:
+            queries = training_vectors(self.splade.query_encoder, query_ids, query_mask)
+        docs = training_vectors(self.splade.doc_encoder, doc_ids, doc_mask)
+        return queries, docs
+
+
+def bag_of_tokens(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor, vocab_size: int, special_ids: torch.Tensor
+) -> torch.Tensor:
+    """Binary query vectors: 1.0 at each token id of the text, special tokens excluded."""
+    keep = attention_mask.bool() & ~torch.isin(input_ids, special_ids.to(input_ids.device))
+    vectors = torch.zeros(input_ids.shape[0], vocab_size, dtype=torch.float32, device=input_ids.device)
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device).unsqueeze(1).expand_as(input_ids)
+    vectors[rows[keep], input_ids[keep]] = 1.0
+    return vectors

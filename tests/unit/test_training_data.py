@@ -1,0 +1,196 @@
+"""Training examples: file formats, mining by BM25 / SPLADE, teacher scores, the drawn stream."""
+
+import gzip
+import json
+from importlib import resources
+
+import numpy as np
+import pytest
+
+from splade_core.data.training import (
+    FORMAT,
+    CrossEncoderTeacher,
+    TrainingData,
+    TrainingExample,
+    mine_examples,
+    read_examples,
+    write_examples,
+)
+from splade_core.errors import SpladeError
+
+TINY_SPLADE = str(resources.files("splade_core") / "resources" / "models" / "splade-tiny")
+TOPICS = [
+    "protein folding structure",
+    "cancer tumor growth",
+    "vaccine immune response",
+    "climate ocean warming",
+    "neural network learning",
+    "gene expression regulation",
+]
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory):
+    """A BEIR folder: 3 documents per topic, one query per topic judging the first; q0 also
+    judges d0_1 as not relevant (judged documents are never negatives)."""
+    root = tmp_path_factory.mktemp("collection")
+    (root / "qrels").mkdir()
+    docs = [
+        {
+            "_id": f"d{i}_{j}",
+            "title": f"Study {i}.{j}",
+            "text": f"{topic} " * (j + 1) + f"and {TOPICS[(i + 1) % len(TOPICS)]}",
+        }
+        for i, topic in enumerate(TOPICS)
+        for j in range(3)
+    ]
+    (root / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    (root / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": f"q{i}", "text": f"{t}?"}) + "\n" for i, t in enumerate(TOPICS))
+    )
+    qrels = "query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}_0\t1\n" for i in range(len(TOPICS))) + "q0\td0_1\t0\n"
+    (root / "qrels" / "train.tsv").write_text(qrels)
+    return f"{root}:train"
+
+
+def test_jsonl_round_trip_with_header(tmp_path):
+    examples = [
+        TrainingExample("q1", ("d1",), ("d7", "d3"), {"d1": 12.5, "d7": 3.0, "d3": 1.0}),
+        TrainingExample("q2", ("d2", "d4"), ()),
+    ]
+    path = write_examples(tmp_path / "ex.jsonl", examples, {"method": "bm25"})
+    assert json.loads(path.read_text().splitlines()[0])["format"] == FORMAT
+    read, header = read_examples(path)
+    assert read == examples
+    assert header["method"] == "bm25"
+
+
+def test_jsonl_without_header_gz_and_single_positive(tmp_path):
+    path = tmp_path / "ex.jsonl.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write(json.dumps({"qid": 7, "pos": "d1", "neg": ["d2"], "scores": {"d1": 2, "d2": "1.5"}}) + "\n\n")
+    (example,), header = read_examples(path)
+    assert example == TrainingExample("7", ("d1",), ("d2",), {"d1": 2.0, "d2": 1.5})
+    assert header == {}
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"qid": "q", "pos": ["d"], "negatives": []}', "unknown keys"),
+        ('{"pos": ["d"]}', "needs 'qid'"),
+        ('{"qid": "q", "pos": []}', "empty"),
+        ('{"qid": "q", "pos": ["d"], "scores": {"d": "high"}}', "numbers"),
+        ("{not json", "invalid JSON"),
+    ],
+)
+def test_jsonl_errors_name_the_line(tmp_path, line, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"qid": "q0", "pos": ["d0"]}\n' + line + "\n")
+    with pytest.raises(SpladeError, match=f"bad.jsonl:2.*{message}"):
+        read_examples(path)
+
+
+def test_msmarco_id_triples_merge_per_query(tmp_path):
+    path = tmp_path / "qidpidtriples.train.tsv"
+    path.write_text("q1\tp1\tp5\nq1\tp1\tp6\nq2\tp2\tp7\nq1\tp1\tp5\n")
+    examples, _ = read_examples(path)
+    assert examples == [TrainingExample("q1", ("p1",), ("p5", "p6")), TrainingExample("q2", ("p2",), ("p7",))]
+
+
+def test_teacher_margin_tsv(tmp_path):
+    path = tmp_path / "scores.tsv"
+    path.write_text("10.5\t2.0\tq1\tp1\tp5\n10.5\t-1\tq1\tp1\tp6\n")
+    (example,), _ = read_examples(path)
+    assert example == TrainingExample("q1", ("p1",), ("p5", "p6"), {"p1": 10.5, "p5": 2.0, "p6": -1.0})
+
+
+def test_tsv_and_file_errors(tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("q1\tp1\n")
+    with pytest.raises(SpladeError, match="bad.tsv:1: expected 3 columns"):
+        read_examples(bad)
+    with pytest.raises(SpladeError, match="no such"):
+        read_examples(tmp_path / "missing.jsonl")
+    other = tmp_path / "x.csv"
+    other.write_text("")
+    with pytest.raises(SpladeError, match=".jsonl or .tsv"):
+        read_examples(other)
+
+
+def test_bm25_mining_excludes_judged_documents(collection):
+    examples, header = mine_examples(collection, "bm25", depth=4)
+    assert [e.query_id for e in examples] == [f"q{i}" for i in range(len(TOPICS))]
+    by_query = {e.query_id: e for e in examples}
+    assert by_query["q0"].positives == ("d0_0",)
+    assert "d0_0" not in by_query["q0"].negatives and "d0_1" not in by_query["q0"].negatives
+    assert by_query["q0"].negatives[0] == "d0_2"  # the same topic ranks first
+    assert all(len(e.negatives) <= 4 for e in examples)
+    assert header["method"] == "bm25" and header["examples"] == len(examples) and header["model"] is None
+    assert mine_examples(collection, "bm25", depth=4)[0] == examples  # deterministic
+
+
+def test_splade_mining_and_self_teacher(collection):
+    examples, header = mine_examples(
+        collection, "bm25+splade", depth=3, teacher="self", model=TINY_SPLADE, doc_max_length=64
+    )
+    assert header["teacher"] == "self" and header["model"] == TINY_SPLADE
+    from splade_core.model import Splade
+
+    splade = Splade.from_pretrained(TINY_SPLADE, doc_max_length=64)
+    example = examples[1]
+    ids = [*example.positives, *example.negatives]
+    assert len(example.negatives) == 3 and set(example.scores) == set(ids)
+    texts = {
+        doc_id: text
+        for doc_id, text in __import__("splade_core.data", fromlist=["x"]).load_collection(collection).docs()
+    }
+    q = splade.query_encoder.encode_texts(["cancer tumor growth?"])
+    d = splade.doc_encoder.encode_texts([texts[i] for i in ids])
+    np.testing.assert_allclose([example.scores[i] for i in ids], (d @ q.T).reshape(-1).numpy(), rtol=1e-4)
+    assert example.scores[example.positives[0]] > min(example.scores[n] for n in example.negatives)
+
+
+def test_mining_subset_and_errors(collection):
+    subset, header = mine_examples(collection, "bm25", depth=2, max_queries=3, seed=1)
+    assert len(subset) == 3 and header["seed"] == 1
+    assert [e.query_id for e in subset] == [
+        e.query_id for e in mine_examples(collection, "bm25", depth=2, max_queries=3, seed=1)[0]
+    ]
+    with pytest.raises(SpladeError, match="needs a model"):
+        mine_examples(collection, "splade")
+    with pytest.raises(SpladeError, match="method"):
+        mine_examples(collection, "dense")
+
+
+def test_cross_encoder_teacher_fails_clearly_offline(tmp_path):
+    teacher = CrossEncoderTeacher(str(tmp_path / "no-such-cross-encoder"))
+    with pytest.raises(SpladeError, match="cannot load teacher cross-encoder"):
+        teacher.score_pairs(["q"], ["d"])
+
+
+def test_stream_is_a_pure_function_of_seed_and_position(collection):
+    examples, _ = mine_examples(collection, "bm25", depth=4)
+    data = TrainingData.load(collection, examples, seed=3, needs_negatives=True)
+    stream = data.items(0, 20, n_negatives=2)
+    assert len({(it.query, it.positive) for it in stream[:6]}) == 6  # one epoch = each example once
+    fresh = TrainingData.load(collection, examples, seed=3, needs_negatives=True)
+    assert fresh.items(13, 7, n_negatives=2) == stream[13:]
+    other_seed = TrainingData.load(collection, examples, seed=4, needs_negatives=True).items(0, 20, n_negatives=2)
+    assert other_seed != stream
+    assert all(len(it.negatives) == 2 and it.positive not in it.negatives for it in stream)
+
+
+def test_stream_validates_texts_and_scores(collection):
+    with pytest.raises(SpladeError, match="not in the collection"):
+        TrainingData.load(collection, [TrainingExample("q0", ("nope",), ("d1_0",))])
+    with pytest.raises(SpladeError, match="lacks teacher scores"):
+        TrainingData.load(collection, [TrainingExample("q0", ("d0_0",), ("d1_0",), {"d0_0": 1.0})], needs_scores=True)
+    with pytest.raises(SpladeError, match="no training example has hard negatives"):
+        TrainingData.load(collection, [TrainingExample("q0", ("d0_0",))], needs_negatives=True)
+    data = TrainingData.load(
+        collection, [TrainingExample("q0", ("d0_0",), ("d1_0",), {"d0_0": 3.0, "d1_0": 1.0})], needs_scores=True
+    )
+    item = data.item(5, n_negatives=3)  # fewer negatives than asked: drawn with replacement
+    assert item.negatives == ("Study 1.0 " + "cancer tumor growth and vaccine immune response",) * 3
+    assert item.teacher_positive == 3.0 and item.teacher_negatives == (1.0, 1.0, 1.0)
