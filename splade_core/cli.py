@@ -15,12 +15,16 @@ from pathlib import Path
 
 from .errors import SpladeError
 
-DEFAULT_MODEL = str(Path(__file__).parent / "resources" / "models" / "splade-tiny")
+DEFAULT_MODEL = "bundled/splade-tiny"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.verb in TRAINING_VERBS:
+        args = _training_parser().parse_args([args.verb, *extra])
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
@@ -36,8 +40,37 @@ def main(argv: list[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="splade", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for add in (_add_encode, _add_merge, _add_quantize, _add_search, _add_bm25, _add_evaluate, _add_info):
+    for add in (
+        _add_prepare,
+        _add_encode,
+        _add_merge,
+        _add_quantize,
+        _add_prune,
+        _add_index,
+        _add_search,
+        _add_bm25,
+        _add_evaluate,
+        _add_aggregate,
+        _add_info,
+    ):
         add(subparsers)
+    for verb, summary in TRAINING_VERBS.items():  # parsed by splade_core.train.cli, loaded on use
+        subparsers.add_parser(verb, help=summary, add_help=False)
+    return parser
+
+
+# Their parsers import torch; the other verbs start without it (most workflow jobs).
+TRAINING_VERBS = {
+    "train": "fine-tune a SPLADE model (resumes from the output's last checkpoint)",
+    "mine": "mine hard negatives (and teacher scores) into a training-examples JSONL",
+}
+
+
+def _training_parser() -> argparse.ArgumentParser:
+    from .train.cli import add_parser
+
+    parser = argparse.ArgumentParser(prog="splade")
+    add_parser(parser.add_subparsers(dest="verb", required=True, metavar="VERB"))
     return parser
 
 
@@ -56,6 +89,33 @@ def _shard(value: str) -> tuple[int, int]:
     if not 0 <= index < total:
         raise argparse.ArgumentTypeError(f"shard index must lie in [0, {total}), got {index}")
     return index, total
+
+
+# --- prepare ----------------------------------------------------------------------------------
+
+
+def _add_prepare(subparsers) -> None:
+    p = subparsers.add_parser("prepare", help="fetch a collection (download if needed) and record its sizes")
+    p.add_argument("--collection", required=True, help="ir_datasets id, BEIR folder[:split] or bundled/<name>")
+    p.add_argument("--output", required=True, type=Path, help="JSON file of counts to write")
+    p.set_defaults(func=_run_prepare)
+
+
+def _run_prepare(args) -> None:
+    from .data import load_collection
+    from .io import write_json
+
+    collection = load_collection(args.collection)
+    qrels = collection.qrels() if collection.has_qrels else {}
+    summary = {
+        "collection": args.collection,
+        "docs": sum(1 for _ in collection.docs()),
+        "queries": len(collection.queries()),
+        "judged_queries": len(qrels),
+        "judgments": sum(map(len, qrels.values())),
+    }
+    write_json(args.output, summary)
+    print(json.dumps(summary))
 
 
 # --- encode / merge -------------------------------------------------------------------------
@@ -109,13 +169,15 @@ def _run_encode(args) -> None:
 
 
 def load_model(name_or_path: str, pooling=None, doc_max_length=None, query_max_length=None):
-    from .model import Splade
+    """A Splade model from an HF id, a local folder, or bundled/<name>."""
+    from .model import Splade, resolve_model
 
-    looks_local = name_or_path.startswith((".", "/", "~")) or os.sep in name_or_path and Path(name_or_path).exists()
-    if looks_local and not Path(name_or_path).expanduser().is_dir():
+    source = resolve_model(name_or_path)
+    looks_local = source.startswith((".", "/", "~")) or os.sep in source and Path(source).exists()
+    if looks_local and not Path(source).expanduser().is_dir():
         raise SpladeError(f"unknown model path {name_or_path!r}: no such directory")
     return Splade.from_pretrained(
-        Path(name_or_path).expanduser() if looks_local else name_or_path,
+        Path(source).expanduser() if looks_local else source,
         pooling=pooling,
         doc_max_length=doc_max_length,
         query_max_length=query_max_length,
@@ -167,29 +229,104 @@ def _run_quantize(args) -> None:
     )
 
 
+# --- prune / index ----------------------------------------------------------------------------
+
+
+def _add_prune(subparsers) -> None:
+    p = subparsers.add_parser("prune", help="static pruning of sparse vectors (document, term or agnostic)")
+    p.add_argument("input", type=_existing_file, help="sparse-vector file (usually quantized documents)")
+    p.add_argument(
+        "--method",
+        required=True,
+        choices=("document", "term", "term_quantile", "agnostic"),
+        help="document: top-k terms per document; term: top-k postings per term; "
+        "term_quantile: postings above a per-term quantile; agnostic: weights >= threshold",
+    )
+    p.add_argument("--value", required=True, type=float, help="k, quantile or threshold")
+    p.add_argument("--output", required=True, type=Path)
+    p.set_defaults(func=_run_prune)
+
+
+def _run_prune(args) -> None:
+    from .sparse import SparseVectors
+    from .sparse.prune import prune
+
+    vectors = SparseVectors.load(args.input)
+    value = int(args.value) if args.method in ("document", "term") else args.value
+    if args.method in ("document", "term") and value != args.value:
+        raise SpladeError(f"--value must be a whole number for method {args.method}, got {args.value:g}")
+    pruned = prune(vectors, args.method, value)
+    pruned.save(args.output)
+    print(json.dumps({"output": str(args.output), **pruned.meta["pruning"]}))
+
+
+def _add_index(subparsers) -> None:
+    p = subparsers.add_parser("index", help="build the inverted index of quantized document vectors")
+    p.add_argument("input", type=_existing_file, help="quantized document vectors (.npz)")
+    p.add_argument("--output", required=True, type=Path, help="index file to write")
+    p.add_argument("--block-size", type=int, default=64, help="documents per doc-range block of the block-max metadata")
+    p.add_argument("--stats", type=Path, help="JSON file for the index statistics")
+    p.set_defaults(func=_run_index)
+
+
+def _run_index(args) -> None:
+    import time
+
+    from .index import InvertedIndex
+    from .io import write_json
+    from .sparse import SparseVectors
+
+    vectors = SparseVectors.load(args.input)
+    if not vectors.is_quantized:
+        raise SpladeError(f"{args.input}: the index takes quantized vectors (run `splade quantize` first)")
+    began = time.perf_counter()
+    index = InvertedIndex.from_vectors(vectors, block_size=args.block_size)
+    build_s = time.perf_counter() - began
+    index.save(args.output)
+    stats = {"index": str(args.output), "build_s": round(build_s, 3), **index.stats()}
+    if args.stats:
+        write_json(args.stats, stats)
+    print(json.dumps(stats))
+
+
 # --- search / bm25 --------------------------------------------------------------------------
 
 
 def _add_search(subparsers) -> None:
     p = subparsers.add_parser("search", help="retrieve the top-k documents of each query (exact)")
     p.add_argument("--queries", required=True, type=_existing_file, help="query sparse-vector file")
-    p.add_argument("--docs", required=True, type=_existing_file, help="document sparse-vector file")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--index", type=_existing_file, help="inverted index built by `splade index`")
+    target.add_argument("--docs", type=_existing_file, help="document vectors: exact brute force (scipy)")
     p.add_argument("--k", type=int, default=1000, help="documents per query (default 1000)")
+    p.add_argument("--algorithm", default="default", help="index query algorithm ('default': fastest exact)")
+    p.add_argument("--threads", type=int, default=1, help="search threads (index only)")
     p.add_argument("--output", required=True, type=Path, help="TREC run file to write")
+    p.add_argument("--stats", type=Path, help="JSON file for latency (1 thread, one query at a time) and QPS")
     p.add_argument("--tag", default="splade-core", help="run tag (last column)")
     p.set_defaults(func=_run_search)
 
 
 def _run_search(args) -> None:
-    from .retrieve import brute_force_search, write_trec_run
+    from .io import write_json
+    from .retrieve import write_trec_run
     from .retrieve.runs import run_from_topk
+    from .retrieve.search import search_brute_force, search_index
     from .sparse import SparseVectors
 
-    queries, docs = SparseVectors.load(args.queries), SparseVectors.load(args.docs)
-    check_same_vocabulary(queries, docs, args.queries, args.docs)
-    doc_idx, scores = brute_force_search(queries.to_csr(), docs.to_csr(), args.k)
-    write_trec_run(args.output, run_from_topk(queries.ids, docs.ids, doc_idx, scores), args.tag)
-    print(json.dumps({"output": str(args.output), "queries": queries.n_rows, "k": args.k}))
+    queries = SparseVectors.load(args.queries)
+    if args.index:
+        doc_ids, doc_idx, scores, stats = search_index(
+            args.index, queries, args.k, args.algorithm, args.threads, measure_latency=args.stats is not None
+        )
+    else:
+        docs = SparseVectors.load(args.docs)
+        check_same_vocabulary(queries, docs, args.queries, args.docs)
+        doc_ids, (doc_idx, scores, stats) = docs.ids, search_brute_force(queries, docs, args.k)
+    write_trec_run(args.output, run_from_topk(queries.ids, doc_ids, doc_idx, scores), args.tag)
+    if args.stats:
+        write_json(args.stats, stats)
+    print(json.dumps({"output": str(args.output), **stats}))
 
 
 def check_same_vocabulary(queries, docs, queries_path, docs_path) -> None:
@@ -230,13 +367,29 @@ def _add_evaluate(subparsers) -> None:
     p.add_argument("--docs", type=_existing_file, help="document vectors (adds FLOPS and non-zeros)")
     p.add_argument("--output", type=Path, help="JSON file to write (metrics, sparsity, per-query values)")
     p.add_argument("--name", help="row name in the printed table (default: the run file name)")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="identify the row (repeatable)")
+    p.add_argument(
+        "--attach",
+        action="append",
+        default=[],
+        type=_existing_file,
+        metavar="JSON",
+        help="merge this JSON object (e.g. retrieval statistics) into the output (repeatable)",
+    )
+    p.add_argument(
+        "--timing",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="add the seconds of a Snakemake benchmark file under NAME; repeated NAMEs add up",
+    )
     p.set_defaults(func=_run_evaluate)
 
 
 def _run_evaluate(args) -> None:
     from .data import load_collection
     from .evaluate import evaluate_run, format_table, sparsity_stats
-    from .io import write_json
+    from .io import read_json, write_json
     from .retrieve import read_trec_run
     from .sparse import SparseVectors
 
@@ -251,10 +404,54 @@ def _run_evaluate(args) -> None:
         queries, docs = SparseVectors.load(args.queries), SparseVectors.load(args.docs)
         check_same_vocabulary(queries, docs, args.queries, args.docs)
         result["sparsity"] = sparsity_stats(queries, docs)
+    result["labels"] = dict(_key_value(item, "--label") for item in args.label)
+    result["attached"] = {key: value for path in args.attach for key, value in read_json(path).items()}
+    result["timings"] = benchmark_seconds([_key_value(item, "--timing") for item in args.timing])
     if args.output:
         write_json(args.output, result)
     row = {"run": args.name or Path(args.run).name, **result["metrics"], **result.get("sparsity", {})}
     print(format_table([row], list(row)))
+
+
+def _key_value(item: str, flag: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise SpladeError(f"{flag} takes KEY=VALUE, got {item!r}")
+    return key, value
+
+
+def benchmark_seconds(named_files: list[tuple[str, str]]) -> dict[str, float]:
+    """Sum the wall-clock seconds (column `s`) of Snakemake benchmark files by name."""
+    import csv
+
+    totals: dict[str, float] = {}
+    for name, path in named_files:
+        if not Path(path).is_file():
+            raise SpladeError(f"{path}: no such benchmark file")
+        with open(path, newline="") as handle:
+            records = list(csv.DictReader(handle, delimiter="\t"))
+        if not records or "s" not in records[0]:
+            raise SpladeError(f"{path}: not a Snakemake benchmark file (no 's' column)")
+        totals[name] = round(totals.get(name, 0.0) + sum(float(r["s"]) for r in records) / len(records), 3)
+    return totals
+
+
+def _add_aggregate(subparsers) -> None:
+    p = subparsers.add_parser("aggregate", help="summary table (CSV + Markdown) and plots of evaluated rows")
+    p.add_argument("inputs", nargs="+", type=_existing_file, help="metrics JSON files of `splade evaluate`")
+    p.add_argument("--output-dir", required=True, type=Path, help="receives summary.csv, summary.md, plots/")
+    p.add_argument("--metric", default="nDCG@10", help="effectiveness axis of the plots")
+    p.set_defaults(func=_run_aggregate)
+
+
+def _run_aggregate(args) -> None:
+    from .evaluate.aggregate import summarize, write_summary
+
+    frame = summarize(args.inputs)
+    paths = write_summary(frame, args.output_dir, args.metric)
+    print(paths["md"].read_text())
+    for name, path in paths.items():
+        print(f"{name}: {path}")
 
 
 def _add_info(subparsers) -> None:

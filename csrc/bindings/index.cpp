@@ -101,7 +101,8 @@ py::tuple search(const inverted_index& index, const carray<std::int64_t>& indptr
         py::gil_scoped_release release;
         results = splade::search(index, batch, options);
     }
-    const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(results.n_queries), static_cast<py::ssize_t>(results.k)};
+    const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(results.n_queries),
+                                         static_cast<py::ssize_t>(results.k)};
     return py::make_tuple(adopt(std::move(results.docs), shape), adopt(std::move(results.scores), shape));
 }
 
@@ -174,6 +175,8 @@ PYBIND11_MODULE(_index, m) {
         .def_property_readonly("block_size", &inverted_index::block_size)
         .def_property_readonly("impact_bytes", &inverted_index::impact_bytes)
         .def_property_readonly("scale", &inverted_index::scale)
-        .def("doc_id_offsets", [](py::object self) { return view(self.cast<const inverted_index&>().doc_id_offsets(), self); })
-        .def("doc_id_bytes", [](py::object self) { return view(self.cast<const inverted_index&>().doc_id_bytes(), self); });
+        .def("doc_id_offsets",
+             [](py::object self) { return view(self.cast<const inverted_index&>().doc_id_offsets(), self); })
+        .def("doc_id_bytes",
+             [](py::object self) { return view(self.cast<const inverted_index&>().doc_id_bytes(), self); });
 }

@@ -122,7 +122,8 @@ struct bucket_sorter {
             const std::uint64_t p = fill[local]++;
             if (p > start[local] && docs[p - 1] == doc)
                 throw std::invalid_argument("document row " + std::to_string(doc) + " holds term id " +
-                                            std::to_string(first_term + local) + " twice (sum or drop duplicates first)");
+                                            std::to_string(first_term + local) +
+                                            " twice (sum or drop duplicates first)");
             docs[p] = doc;
             impacts[p] = static_cast<std::uint16_t>(e & 0xFFFF);
         }
@@ -224,7 +225,8 @@ inverted_index inverted_index::build(const build_input& in, const build_options&
     index.set_derived();
     const std::uint32_t vocab = in.vocab_size;
     const std::uint64_t n_blocks = index.n_doc_blocks();
-    const std::uint64_t dense_min_df = std::max<std::uint64_t>(1, options.dense_min_df ? options.dense_min_df : n_blocks);
+    const std::uint64_t dense_min_df =
+        std::max<std::uint64_t>(1, options.dense_min_df ? options.dense_min_df : n_blocks);
 
     // Term table: block ranges and dense rows follow from the document frequencies alone.
     std::vector<std::uint64_t> df(vocab, 0);
@@ -234,7 +236,8 @@ inverted_index inverted_index::build(const build_input& in, const build_options&
     std::uint64_t n_meta = 0, n_dense = 0, n_postings = 0;
     for (std::uint32_t t = 0; t < vocab; ++t) {
         term_entry& e = store->terms[t];
-        if (df[t] > std::numeric_limits<std::uint32_t>::max()) throw std::length_error("a term has more than 2^32 postings");
+        if (df[t] > std::numeric_limits<std::uint32_t>::max())
+            throw std::length_error("a term has more than 2^32 postings");
         e.df = static_cast<std::uint32_t>(df[t]);
         e.first_block = n_meta;
         n_meta += blocks_for(df[t]);
@@ -274,8 +277,8 @@ inverted_index inverted_index::build(const build_input& in, const build_options&
             packed[b].assign(bytes, 0);
             for (std::uint32_t local = 0; local < n_terms; ++local) {
                 const term_entry& e = store->terms[first + local];
-                pack_term(sorter.term(local), store->blocks.data() + e.first_block, block_offsets->data() + e.first_block,
-                          packed[b].data() + e.data_offset);
+                pack_term(sorter.term(local), store->blocks.data() + e.first_block,
+                          block_offsets->data() + e.first_block, packed[b].data() + e.data_offset);
             }
         }
     });
@@ -285,7 +288,8 @@ inverted_index inverted_index::build(const build_input& in, const build_options&
     store->postings.resize(bucket_offset.back());
     parallel_for(n_buckets, options.threads, 1, [&](unsigned, std::size_t begin, std::size_t end) {
         for (std::size_t b = begin; b < end; ++b) {
-            if (!packed[b].empty()) std::memcpy(store->postings.data() + bucket_offset[b], packed[b].data(), packed[b].size());
+            if (!packed[b].empty())
+                std::memcpy(store->postings.data() + bucket_offset[b], packed[b].data(), packed[b].size());
             std::vector<std::uint8_t>().swap(packed[b]);
             for (std::uint32_t t = plan.first_term[b]; t < plan.first_term[b + 1]; ++t)
                 store->terms[t].data_offset += bucket_offset[b];

@@ -336,7 +336,8 @@ inverted_index inverted_index::load(const std::string& path, bool verify) {
         for (std::uint64_t b = 0; b < nb; ++b) {
             const block_meta& m = index.blocks_[e.first_block + b];
             const std::uint32_t n = block_length(e.df, b);
-            if (used > std::numeric_limits<std::uint32_t>::max() || m.doc_bits > 32 || m.impact_bits > 8 * index.impact_bytes_ ||
+            if (used > std::numeric_limits<std::uint32_t>::max() || m.doc_bits > 32 ||
+                m.impact_bits > 8 * index.impact_bytes_ ||
                 m.last_doc >= index.n_docs_ || static_cast<std::int64_t>(m.last_doc) - prev < n ||
                 m.max_impact > e.max_impact)
                 corrupt(path, "posting block " + std::to_string(b) + " of term " + std::to_string(t));

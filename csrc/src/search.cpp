@@ -32,7 +32,7 @@ const char* algorithm_name(algorithm a) {
 algorithm parse_algorithm(const std::string& name) {
     for (algorithm a : all_algorithms)
         if (name == algorithm_name(a)) return a;
-    throw std::invalid_argument("unknown algorithm '" + name + "' (choose bmp, maxscore or exhaustive)");
+    throw std::invalid_argument("unknown algorithm '" + name + "' (choose exhaustive, bmp or maxscore)");
 }
 
 namespace {
@@ -42,6 +42,8 @@ using term_weight = std::pair<std::uint32_t, std::uint32_t>;
 template <class Score>
 struct typed_scratch {
     std::vector<Score> acc;
+    std::vector<block_walker> walkers;
+    block_buffer buffer;
     bmp_scratch<Score> bmp;
 };
 
@@ -101,7 +103,8 @@ void check_batch(const query_batch& q, const search_options& options) {
     for (std::size_t j = 0; j < q.nnz; ++j) {
         if (q.terms[j] < 0) throw std::invalid_argument("negative query term id " + std::to_string(q.terms[j]));
         if (q.weights[j] < 0 || q.weights[j] > 0xFFFF)
-            throw std::invalid_argument("query weights must be integers in [0, 65535], not " + std::to_string(q.weights[j]));
+            throw std::invalid_argument("query weights must be integers in [0, 65535], not " +
+                                        std::to_string(q.weights[j]));
     }
 }
 
@@ -124,7 +127,8 @@ void prepare(const inverted_index& index, const query_batch& q, std::size_t row,
     }
     if (term_ratio < 1.0 && !terms.empty()) {
         const auto keep = static_cast<std::size_t>(std::ceil(term_ratio * static_cast<double>(terms.size())));
-        std::stable_sort(terms.begin(), terms.end(), [](const term_weight& a, const term_weight& b) { return a.second > b.second; });
+        const auto heavier = [](const term_weight& a, const term_weight& b) { return a.second > b.second; };
+        std::stable_sort(terms.begin(), terms.end(), heavier);
         terms.resize(std::max<std::size_t>(1, keep));
         std::sort(terms.begin(), terms.end());
     }
@@ -158,7 +162,9 @@ void run_query(const inverted_index& index, const search_options& options, worke
                            static_cast<Score>(initial_floor(index, s.terms, options.k)));
     const prune_rule rule{options.alpha};
     switch (options.algo) {
-        case algorithm::exhaustive: exhaustive_query<Score>{ts.acc, ts.bmp.dense, ts.bmp.buffer}(s.query, index.n_docs(), topk); break;
+        case algorithm::exhaustive:
+            exhaustive_query<Score>{ts.acc, ts.walkers, ts.buffer}(s.query, index.n_docs(), topk);
+            break;
         case algorithm::maxscore: maxscore_query<Score>{s.cursors, rule}(s.query, topk); break;
         case algorithm::bmp: bmp_query<Score>{index, ts.bmp, rule}(s.query, topk); break;
     }
@@ -171,6 +177,9 @@ void run_query(const inverted_index& index, const search_options& options, worke
 
 }  // namespace
 
+// More workers than this only add scheduling overhead (and risk running out of threads).
+constexpr unsigned max_threads = 256;
+
 search_results search(const inverted_index& index, const query_batch& queries, const search_options& options) {
     check_batch(queries, options);
     search_results out;
@@ -178,7 +187,7 @@ search_results search(const inverted_index& index, const query_batch& queries, c
     out.k = options.k;
     out.docs.assign(queries.n_queries * options.k, -1);
     out.scores.assign(queries.n_queries * options.k, 0);
-    const unsigned threads = std::max(1u, options.threads);
+    const unsigned threads = std::clamp(options.threads, 1u, max_threads);
     std::vector<std::unique_ptr<worker_scratch>> scratch(
         std::min<std::size_t>(threads, std::max<std::size_t>(1, queries.n_queries)));
     for (auto& s : scratch) s = pool().acquire();

@@ -74,7 +74,8 @@ collection random_collection(rng& r, std::size_t n, std::uint32_t vocab, std::ui
     return c;
 }
 
-inverted_index build(const collection& c, unsigned impact_bytes, std::uint32_t block_size, unsigned threads = 2) {
+inverted_index build(const collection& c, unsigned impact_bytes, std::uint32_t block_size,
+                     std::uint64_t dense_min_df = 0) {
     std::vector<std::uint8_t> narrow(c.impacts.begin(), c.impacts.end());
     std::vector<std::uint64_t> id_offsets{0};
     std::string ids;
@@ -94,7 +95,8 @@ inverted_index build(const collection& c, unsigned impact_bytes, std::uint32_t b
     in.doc_id_bytes = reinterpret_cast<const std::uint8_t*>(ids.data());
     build_options options;
     options.block_size = block_size;
-    options.threads = threads;
+    options.dense_min_df = dense_min_df;
+    options.threads = 2;
     options.scale = 100.0;
     return inverted_index::build(in, options);
 }
@@ -158,7 +160,7 @@ bool same(const search_results& a, const search_results& b) { return a.docs == b
 void check_exact(const inverted_index& index, const collection& c, const queries& q, const char* label) {
     for (std::size_t k : {1, 3, 10, 100, 1000}) {
         const search_results expected = brute_force(c, q, k);
-        compared += static_cast<std::size_t>(std::count_if(expected.docs.begin(), expected.docs.end(), [](std::int32_t d) { return d >= 0; }));
+        for (std::int32_t d : expected.docs) compared += d >= 0;
         for (algorithm a : all_algorithms) {
             for (unsigned threads : {1u, 2u, 3u}) {
                 search_options options;
@@ -166,7 +168,9 @@ void check_exact(const inverted_index& index, const collection& c, const queries
                 options.algo = a;
                 options.threads = threads;
                 const bool ok = same(search(index, q.batch(), options), expected);
-                if (!ok) std::fprintf(stderr, "mismatch: %s algo=%s k=%zu threads=%u\n", label, algorithm_name(a), k, threads);
+                if (!ok)
+                    std::fprintf(stderr, "mismatch: %s algo=%s k=%zu threads=%u\n", label, algorithm_name(a), k,
+                                 threads);
                 CHECK(ok);
             }
         }
@@ -211,6 +215,26 @@ void test_search() {
         const queries q = random_queries(r, 40, 200, 20, 255);
         check_exact(build(c, 1, 64), c, q, "random u8 bs=64");
         check_exact(build(c, 1, 8), c, q, "random u8 bs=8");
+        check_exact(build(c, 1, 16, 1), c, q, "every term with a block-max row");
+        check_exact(build(c, 2, 16, 1u << 30), c, q, "no block-max rows, uint16");
+        const inverted_index index = build(c, 1, 32);
+        for (algorithm a : {algorithm::bmp, algorithm::maxscore}) {  // approximate: valid, true scores
+            search_options options;
+            options.algo = a;
+            options.alpha = 0.6;
+            const search_results approx = search(index, q.batch(), options);
+            const search_results all = brute_force(c, q, c.n_docs());
+            bool ok = true;
+            for (std::size_t i = 0; i < approx.n_queries; ++i)
+                for (std::size_t r = 0; r < approx.k; ++r) {
+                    const std::int32_t d = approx.docs[i * approx.k + r];
+                    if (d < 0) continue;
+                    for (std::size_t j = 0; j < all.k; ++j)
+                        if (all.docs[i * all.k + j] == d)
+                            ok &= all.scores[i * all.k + j] == approx.scores[i * approx.k + r];
+                }
+            CHECK(ok);
+        }
     }
     {
         const collection c = random_collection(r, 1500, 50, 20, 3, true);  // every impact equal

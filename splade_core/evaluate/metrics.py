@@ -69,8 +69,10 @@ def format_table(rows: list[dict], columns: list[str]) -> str:
     """A GitHub-flavoured Markdown table (numbers to 4 decimals)."""
 
     def cell(value) -> str:
+        if isinstance(value, float) and value.is_integer() and abs(value) >= 100:
+            return str(int(value))
         if isinstance(value, float):
-            return f"{value:.4f}"
+            return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
         return str(value)
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]

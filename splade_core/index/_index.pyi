@@ -9,9 +9,9 @@ class IndexFormatError(ValueError): ...
 class Index:
     @staticmethod
     def build(
-        indptr: np.ndarray,
-        indices: np.ndarray,
-        data: np.ndarray,
+        indptr: np.ndarray,  # int64, n_docs + 1
+        indices: np.ndarray,  # uint32 term ids < vocab_size
+        data: np.ndarray,  # uint8 or uint16 impacts
         vocab_size: int,
         doc_id_offsets: np.ndarray,
         doc_id_bytes: np.ndarray,
@@ -25,15 +25,15 @@ class Index:
     def save(self, path: str) -> None: ...
     def search(
         self,
-        indptr: np.ndarray,
-        indices: np.ndarray,
-        data: np.ndarray,
+        indptr: np.ndarray,  # int64, n_queries + 1
+        indices: np.ndarray,  # int64 term ids >= 0
+        data: np.ndarray,  # int64 weights in [0, 65535]
         k: int,
         algorithm: str,
         threads: int,
         alpha: float,
         term_ratio: float,
-    ) -> tuple[np.ndarray, np.ndarray]: ...
+    ) -> tuple[np.ndarray, np.ndarray]: ...  # doc_idx int32 [nq, k], scores int64 [nq, k]
     def stats(self) -> dict: ...
     def doc_id_offsets(self) -> np.ndarray: ...
     def doc_id_bytes(self) -> np.ndarray: ...

@@ -17,6 +17,7 @@ uninterrupted run (bit-identical on CPU with the same thread count).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import math
 import os
@@ -63,6 +64,7 @@ LOG_FIELDS = (
     "examples_per_s",
     "steps_per_s",
 )
+_DDP_ARGUMENTS = inspect.signature(DistributedDataParallel.__init__).parameters
 _METRICS = ("loss", "rank_loss", "reg_q", "reg_d", "nnz_q", "nnz_d")
 
 
@@ -147,7 +149,8 @@ class _Trainer:
         if context.distributed:
             device_ids = [context.device] if context.device.type == "cuda" else None
             # Buffers (position ids, special-token ids) are constants: no per-step broadcast.
-            self.ddp = DistributedDataParallel(self.module, device_ids=device_ids, broadcast_buffers=False)
+            sync = "forward_sync_buffers" if "forward_sync_buffers" in _DDP_ARGUMENTS else "broadcast_buffers"
+            self.ddp = DistributedDataParallel(self.module, device_ids=device_ids, **{sync: False})
         if latest is not None:
             self._restore_rng(latest, resumed_state)
             if context.main:

@@ -16,7 +16,8 @@ namespace splade {
 template <class Body>
 void parallel_for(std::size_t n, unsigned threads, std::size_t chunk, Body&& body) {
     chunk = std::max<std::size_t>(chunk, 1);
-    threads = static_cast<unsigned>(std::clamp<std::size_t>(threads, 1, std::max<std::size_t>(1, (n + chunk - 1) / chunk)));
+    const std::size_t chunks = std::max<std::size_t>(1, (n + chunk - 1) / chunk);
+    threads = static_cast<unsigned>(std::clamp<std::size_t>(threads, 1, chunks));
     std::atomic<std::size_t> next{0};
     std::atomic<bool> failed{false};
     std::exception_ptr error;

@@ -3,6 +3,7 @@
 // a block_meta row per block holds the skip data (last doc, byte offset) and the block max.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -95,137 +96,69 @@ inline void decode_impacts(const posting_list& list, std::uint64_t b, std::uint3
     unpack(list.data + list.offsets[b] + packed_bytes(n, meta.doc_bits), n, meta.impact_bits, impacts);
 }
 
-// Calls f(docs, impacts, n) for every block of the list, in doc order.
-template <class F>
-void for_each_block(const posting_list& list, F&& f) {
-    doc_t docs[codec_block];
-    std::uint32_t impacts[codec_block];
-    for (std::uint64_t b = 0; b < list.n_blocks; ++b) {
-        const std::uint32_t n = decode_docs(list, b, docs);
-        decode_impacts(list, b, impacts);
-        f(static_cast<const doc_t*>(docs), static_cast<const std::uint32_t*>(impacts), n);
-    }
-}
-
-// A forward-moving (and re-seekable) cursor over one posting list, PISA style.
+// A forward-moving cursor over one posting list, PISA style (document-at-a-time algorithms).
 class posting_cursor {
 public:
-    posting_cursor() = default;
-    posting_cursor(const posting_list& list, std::uint32_t weight) : list_(list), weight_(weight) { reset(); }
-
-    void reset() {
-        block_ = 0;
-        n_ = 0;
-        pos_ = 0;
-        impacts_ready_ = false;
+    posting_cursor(const posting_list& list, std::uint32_t weight) : list_(list), weight_(weight) {
         if (list_.n_blocks) load(0);
-        else doc_ = end_doc;
     }
 
     doc_t docid() const { return doc_; }
     std::uint32_t weight() const { return weight_; }
     std::uint32_t max_impact() const { return list_.max_impact; }
-    std::uint32_t df() const { return list_.df; }
-    const posting_list& list() const { return list_; }
 
     std::uint32_t impact() {
-        if (!impacts_ready_) decode_impacts_now();
+        if (!impacts_ready_) {
+            decode_impacts(list_, block_, impacts_);
+            impacts_ready_ = true;
+        }
         return impacts_[pos_];
     }
 
     void next() {
-        if (++pos_ < n_) {
-            doc_ = docs_[pos_];
-        } else if (block_ + 1 < list_.n_blocks) {
-            load(block_ + 1);
-        } else {
-            finish();
-        }
+        if (++pos_ < n_) doc_ = docs_[pos_];
+        else advance_to_block(block_ + 1);
     }
 
-    // Moves to the first posting with doc >= target, forward or backward.
-    void seek(doc_t target) {
-        if (doc_ == end_doc || target <= docs_[0] || target > list_.blocks[block_].last_doc) {
-            if (!seek_block(target)) return;
-        }
-        if (docs_[pos_] > target) pos_ = 0;
-        while (docs_[pos_] < target) ++pos_;
-        doc_ = docs_[pos_];
-    }
-
-    // Moves forward to the first posting with doc >= target (no-op if already there).
+    // Moves to the first posting with doc >= target (no-op if already there).
     void next_geq(doc_t target) {
         if (target <= doc_) return;
-        if (target > list_.blocks[block_].last_doc && !seek_block(target)) return;
+        if (target > list_.blocks[block_].last_doc) {
+            std::uint64_t lo = block_ + 1, step = 1;  // gallop over the skip data
+            const std::uint64_t n_blocks = list_.n_blocks;
+            while (lo + step < n_blocks && list_.blocks[lo + step - 1].last_doc < target) {
+                lo += step;
+                step *= 2;
+            }
+            std::uint64_t hi = std::min(n_blocks, lo + step);
+            while (lo < hi) {
+                const std::uint64_t mid = lo + (hi - lo) / 2;
+                if (list_.blocks[mid].last_doc < target) lo = mid + 1;
+                else hi = mid;
+            }
+            advance_to_block(lo);
+            if (doc_ == end_doc) return;
+        }
         while (docs_[pos_] < target) ++pos_;
         doc_ = docs_[pos_];
-    }
-
-    // Raw access to the decoded block for term-at-a-time loops.
-    const doc_t* block_docs() const { return docs_; }
-    const std::uint32_t* block_impacts() {
-        if (!impacts_ready_) decode_impacts_now();
-        return impacts_;
-    }
-    std::uint32_t block_size() const { return n_; }
-    std::uint32_t position() const { return pos_; }
-
-    // Advances within the block to position pos (< block_size) or past the block (== size).
-    void set_position(std::uint32_t pos) {
-        if (pos < n_) {
-            pos_ = pos;
-            doc_ = docs_[pos_];
-        } else if (block_ + 1 < list_.n_blocks) {
-            load(block_ + 1);
-        } else {
-            finish();
-        }
     }
 
 private:
+    void advance_to_block(std::uint64_t b) {
+        if (b < list_.n_blocks) {
+            load(b);
+        } else {
+            pos_ = n_ = 0;
+            doc_ = end_doc;
+        }
+    }
+
     void load(std::uint64_t b) {
         block_ = b;
         n_ = decode_docs(list_, b, docs_);
         pos_ = 0;
         impacts_ready_ = false;
         doc_ = docs_[0];
-    }
-
-    void finish() {
-        pos_ = n_ = 0;
-        doc_ = end_doc;
-    }
-
-    void decode_impacts_now() {
-        decode_impacts(list_, block_, impacts_);
-        impacts_ready_ = true;
-    }
-
-    // Loads the first block whose last doc is >= target; false (and exhausted) if none.
-    bool seek_block(doc_t target) {
-        const block_meta* blocks = list_.blocks;
-        std::uint64_t lo = 0, hi = list_.n_blocks;
-        if (doc_ != end_doc && target > blocks[block_].last_doc) {
-            lo = block_ + 1;  // gallop forward from the current block
-            std::uint64_t step = 1;
-            while (lo + step < hi && blocks[lo + step - 1].last_doc < target) {
-                lo += step;
-                step *= 2;
-            }
-            hi = lo + step < hi ? lo + step : hi;
-        }
-        while (lo < hi) {
-            const std::uint64_t mid = lo + (hi - lo) / 2;
-            if (blocks[mid].last_doc < target) lo = mid + 1;
-            else hi = mid;
-        }
-        if (lo == list_.n_blocks) {
-            finish();
-            block_ = list_.n_blocks ? list_.n_blocks - 1 : 0;
-            return false;
-        }
-        if (lo != block_ || n_ == 0) load(lo);
-        return true;
     }
 
     posting_list list_;

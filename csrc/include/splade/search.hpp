@@ -13,9 +13,10 @@
 
 namespace splade {
 
-enum class algorithm { bmp, maxscore, exhaustive };
+enum class algorithm { exhaustive, bmp, maxscore };
 
-inline constexpr algorithm all_algorithms[] = {algorithm::bmp, algorithm::maxscore, algorithm::exhaustive};
+// The default first: on unclustered collections the cache-blocked exhaustive pass is fastest.
+inline constexpr algorithm all_algorithms[] = {algorithm::exhaustive, algorithm::bmp, algorithm::maxscore};
 
 const char* algorithm_name(algorithm a);
 algorithm parse_algorithm(const std::string& name);  // throws std::invalid_argument
@@ -30,7 +31,7 @@ struct query_batch {
 
 struct search_options {
     std::size_t k = 10;
-    algorithm algo = algorithm::bmp;
+    algorithm algo = algorithm::exhaustive;
     unsigned threads = 1;
     double alpha = 1.0;       // < 1: approximate, prunes when bound * alpha < threshold
     double term_ratio = 1.0;  // < 1: approximate, keeps the heaviest ceil(ratio * n) query terms

@@ -1,21 +1,21 @@
 // Block-Max Pruning (Mallia, Suel & Tonellotto, "Faster Learned Sparse Retrieval with Block-Max
 // Pruning", SIGIR 2024), over term-major posting lists. Documents are cut into doc-range blocks
 // of block_size ids; a block's upper bound is the sum over query terms of weight * the term's
-// largest impact in the block, read from the stored block-max rows of frequent terms; for the
-// other terms, the sum of their impacts in the block (decoded once, into a buffer that the
-// scoring pass then reads). Blocks are grouped in windows of 16K documents (or 64 blocks, if
-// more); windows are taken in
-// decreasing order of their best block bound, in waves growing fourfold, each wave visited in
+// largest impact in the block, read from the stored block-max rows of frequent terms and
+// computed from the postings of the others (decoded once, into a buffer that the scoring pass
+// then reads). The blocks with the highest bounds are scored first, one by one, to raise the
+// k-th score early. The rest is grouped in windows of 16K documents (or 64 blocks, if more),
+// taken in decreasing order of their best block bound, in waves growing fourfold, each wave in
 // doc order so cursors only move forward. Inside a window, only blocks whose bound reaches the
 // current k-th score are live: posting blocks that touch no live block are not decoded, the
-// rest are added term-at-a-time into a window-sized accumulator (L1/L2 resident), and live
-// blocks are then collected into the top-k queue. The search stops as soon as no window bound
-// reaches the k-th score.
+// rest are added term-at-a-time into a window-sized accumulator, and live blocks are then
+// collected into the top-k queue. The search stops when no window bound reaches the k-th score.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "splade/query/query.hpp"
@@ -45,7 +45,8 @@ struct bmp_query {
     bmp_scratch<Score>& s;
     prune_rule rule;
     // Blocks per window: a multiple of 64, so that the live flags are whole words.
-    const std::uint64_t window_blocks = index.block_shift() + 6 < window_log2 ? std::uint64_t{1} << (window_log2 - index.block_shift()) : 64;
+    const std::uint64_t window_blocks =
+        index.block_shift() + 6 < window_log2 ? std::uint64_t{1} << (window_log2 - index.block_shift()) : 64;
 
     void operator()(const std::vector<query_term>& terms, topk_queue<Score>& topk) {
         const std::uint64_t n_blocks = index.n_doc_blocks();
@@ -67,7 +68,8 @@ struct bmp_query {
         std::size_t next = 0, size = 1;
         while (next < s.order.size() && !rule.prunes(window_ub[s.order[next]], topk.threshold())) {
             const std::size_t end = std::min(s.order.size(), next + size);
-            s.wave.assign(s.order.begin() + static_cast<std::ptrdiff_t>(next), s.order.begin() + static_cast<std::ptrdiff_t>(end));
+            s.wave.assign(s.order.begin() + static_cast<std::ptrdiff_t>(next),
+                          s.order.begin() + static_cast<std::ptrdiff_t>(end));
             std::sort(s.wave.begin(), s.wave.end());
             rewind();
             for (std::uint32_t w : s.wave)
@@ -90,9 +92,21 @@ private:
         return static_cast<std::uint64_t>(std::lower_bound(docs + p, docs + limit, target) - docs);
     }
 
-    static void add_block_sums(const doc_t* __restrict docs, const std::uint32_t* __restrict impacts, std::size_t n,
-                               unsigned shift, Score w, Score* __restrict u) {
-        for (std::size_t i = 0; i < n; ++i) u[docs[i] >> shift] += w * impacts[i];
+    // u[block] += w * (largest impact of the list in the block), for the blocks it occurs in.
+    static void add_block_maxima(const doc_t* __restrict docs, const std::uint32_t* __restrict impacts, std::size_t n,
+                                 unsigned shift, Score w, Score* __restrict u) {
+        doc_t block = docs[0] >> shift;
+        std::uint32_t best = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const doc_t b = docs[i] >> shift;
+            if (b != block) {
+                u[block] += w * best;
+                block = b;
+                best = 0;
+            }
+            best = std::max(best, impacts[i]);
+        }
+        u[block] += w * best;
     }
 
     static void add_row(const std::uint8_t* __restrict row, std::uint64_t n, Score f, Score* __restrict u) {
@@ -130,11 +144,7 @@ private:
                 docs += n;
                 impacts += n;
             }
-            // A rare term seldom occurs twice in one block, so the sum of its impacts there is
-            // nearly its maximum, and cheaper to get.
-            docs = s.sparse_docs.data() + begin;
-            impacts = s.sparse_impacts.data() + begin;
-            add_block_sums(docs, impacts, list.df, shift, w, u);
+            add_block_maxima(s.sparse_docs.data() + begin, s.sparse_impacts.data() + begin, list.df, shift, w, u);
             s.sparse_begin.push_back(s.sparse_docs.size());
             s.sparse_weight.push_back(term.weight);
         }
@@ -155,8 +165,11 @@ private:
         if (n_seeds == 0) return;
         s.wave.resize(n_blocks);
         for (std::uint64_t b = 0; b < n_blocks; ++b) s.wave[b] = static_cast<std::uint32_t>(b);
-        auto higher = [&](std::uint32_t a, std::uint32_t b) { return s.ub[a] > s.ub[b] || (s.ub[a] == s.ub[b] && a < b); };
-        std::nth_element(s.wave.begin(), s.wave.begin() + static_cast<std::ptrdiff_t>(n_seeds - 1), s.wave.end(), higher);
+        auto higher = [&](std::uint32_t a, std::uint32_t b) {
+            return s.ub[a] > s.ub[b] || (s.ub[a] == s.ub[b] && a < b);
+        };
+        std::nth_element(s.wave.begin(), s.wave.begin() + static_cast<std::ptrdiff_t>(n_seeds - 1), s.wave.end(),
+                         higher);
         s.wave.resize(n_seeds);
         std::sort(s.wave.begin(), s.wave.end());
         rewind();
@@ -187,8 +200,12 @@ private:
         Score* acc = s.acc.data();
         // Only live blocks are zeroed and read; postings that land in dead blocks add to
         // garbage that nobody reads (unsigned, so wrapping is harmless).
+        auto run_docs = [&](std::uint64_t b, std::uint64_t e) {  // window offsets of blocks [b, e)
+            const auto end = std::min<doc_t>(hi - lo, static_cast<doc_t>(e << shift));
+            return std::make_pair(static_cast<doc_t>(b << shift), end);
+        };
         for_live_runs(live, count, [&](std::uint64_t b, std::uint64_t e) {
-            const doc_t begin = static_cast<doc_t>(b << shift), end = std::min<doc_t>(hi - lo, static_cast<doc_t>(e << shift));
+            const auto [begin, end] = run_docs(b, e);
             std::memset(acc + begin, 0, sizeof(Score) * (end - begin));
         });
         for (block_walker& walker : s.dense) walker.accumulate(lo, hi, live, shift, acc, s.buffer);
@@ -204,7 +221,7 @@ private:
             s.sparse_pos[t] = stop;
         }
         for_live_runs(live, count, [&](std::uint64_t b, std::uint64_t e) {
-            const doc_t begin = static_cast<doc_t>(b << shift), end = std::min<doc_t>(hi - lo, static_cast<doc_t>(e << shift));
+            const auto [begin, end] = run_docs(b, e);
             collect(acc + begin, end - begin, lo + begin, topk, false);
         });
     }

@@ -102,8 +102,11 @@ private:
         const std::uint32_t n = decode_docs(list_, block_, buffer.docs);
         decode_impacts(list_, block_, buffer.impacts);
         const doc_t* docs = buffer.docs;
-        const std::uint32_t begin = first < lo ? static_cast<std::uint32_t>(std::lower_bound(docs, docs + n, lo) - docs) : 0;
-        const std::uint32_t end = last < hi ? n : static_cast<std::uint32_t>(std::lower_bound(docs + begin, docs + n, hi) - docs);
+        const auto position = [&](std::uint32_t from, doc_t target) {
+            return static_cast<std::uint32_t>(std::lower_bound(docs + from, docs + n, target) - docs);
+        };
+        const std::uint32_t begin = first < lo ? position(0, lo) : 0;
+        const std::uint32_t end = last < hi ? n : position(begin, hi);
         add_postings(docs, buffer.impacts, begin, end, lo, static_cast<Score>(weight_), acc);
     }
 
@@ -114,9 +117,8 @@ private:
             if (block_ >= n_blocks || blocks[block_].last_doc >= lo) return;
             ++block_;
         }
-        block_ = static_cast<std::uint64_t>(
-            std::partition_point(blocks + block_, blocks + n_blocks, [&](const block_meta& m) { return m.last_doc < lo; }) -
-            blocks);
+        const auto before = [&](const block_meta& m) { return m.last_doc < lo; };
+        block_ = static_cast<std::uint64_t>(std::partition_point(blocks + block_, blocks + n_blocks, before) - blocks);
     }
 
     posting_list list_;

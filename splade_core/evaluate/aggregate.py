@@ -1,0 +1,139 @@
+"""Results tables and plots of a study: one row per (model, λq, λd, pruning) of a dataset."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..io import atomic_path, read_json
+from .metrics import DEFAULT_METRICS, format_table
+
+COLUMNS = [
+    "model", "setting", "lq", "ld", "prune", "MRR@10", "nDCG@10", "R@100", "R@1000", "flops",
+    "avg_query_nnz", "avg_doc_nnz", "postings", "index_bytes", "latency_p50_ms", "latency_p99_ms", "qps",
+    "training_s", "encoding_s",
+]  # fmt: skip
+
+
+def summary_row(result: dict) -> dict:
+    """Flatten one `splade evaluate` output into a table row."""
+    labels = result.get("labels", {})
+    retrieval = result.get("attached", {})
+    row = {key: labels.get(key, "") for key in ("dataset", "model", "setting", "prune")}
+    setting = row["setting"]
+    if setting.startswith("lq="):
+        lq, ld = (part.split("=")[1] for part in setting.split("_"))
+        row["lq"], row["ld"] = float(lq), float(ld)
+    row.update(result["metrics"])
+    row.update(result.get("sparsity", {}))
+    for key in ("index_bytes", "latency_p50_ms", "latency_p99_ms", "qps"):
+        if key in retrieval:
+            row[key] = retrieval[key]
+    row.update(result.get("timings", {}))
+    return row
+
+
+def summarize(metric_files: list[str | os.PathLike]) -> pd.DataFrame:
+    frame = pd.DataFrame([summary_row(read_json(path)) for path in metric_files])
+    columns = [c for c in ["dataset", *COLUMNS] if c in frame.columns]
+    return frame[columns].sort_values(["model", "setting", "prune"], kind="stable").reset_index(drop=True)
+
+
+def pareto_front(frame: pd.DataFrame, cost: str, metric: str) -> pd.Series:
+    """True for rows no other row beats on both lower cost and higher effectiveness."""
+
+    def dominated(row) -> bool:
+        better = (frame[cost] <= row[cost]) & (frame[metric] >= row[metric])
+        strictly = (frame[cost] < row[cost]) | (frame[metric] > row[metric])
+        return bool((better & strictly).any())
+
+    return frame.apply(lambda row: not dominated(row), axis=1)
+
+
+def write_summary(frame: pd.DataFrame, output_dir: str | os.PathLike, metric: str = "nDCG@10") -> dict[str, Path]:
+    """summary.csv, summary.md and plots/*.png in `output_dir`."""
+    if metric not in DEFAULT_METRICS:
+        raise ValueError(f"metric must be one of {list(DEFAULT_METRICS)}, not {metric!r}")
+    output_dir = Path(output_dir)
+    paths = {"csv": output_dir / "summary.csv", "md": output_dir / "summary.md"}
+    with atomic_path(paths["csv"]) as tmp:
+        frame.to_csv(tmp, index=False)
+    table = format_table(frame.fillna("").to_dict("records"), [c for c in COLUMNS if c in frame.columns])
+    title = f"# {frame['dataset'].iloc[0]}: results\n\n" if "dataset" in frame and len(frame) else ""
+    with atomic_path(paths["md"]) as tmp:
+        tmp.write_text(title + table + "\n")
+    paths.update(plot_summary(frame, output_dir / "plots", metric))
+    return paths
+
+
+def plot_summary(frame: pd.DataFrame, plot_dir: Path, metric: str) -> dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    unpruned = frame[(frame["prune"] == "none") & (frame["model"] != "bm25")]
+    paths = {
+        "flops": _tradeoff_plot(unpruned, "flops", "FLOPS (expected multiplications per query-document pair)",
+                                metric, plot_dir / "effectiveness_vs_flops.png"),
+        "latency": _tradeoff_plot(unpruned, "latency_p50_ms", "median query latency (ms, 1 thread)",
+                                  metric, plot_dir / "effectiveness_vs_latency.png"),
+        "pruning": _pruning_plot(frame[frame["model"] != "bm25"], metric, plot_dir / "pruning.png"),
+    }  # fmt: skip
+    return paths
+
+
+def _tradeoff_plot(frame: pd.DataFrame, cost: str, cost_label: str, metric: str, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    data = frame.dropna(subset=[cost, metric]) if cost in frame else frame.iloc[0:0]
+    if len(data):
+        front = pareto_front(data, cost, metric)
+        for model, group in data.groupby("model"):
+            ax.scatter(group[cost], group[metric], label=model, zorder=3)
+            for _, row in group.iterrows():
+                ax.annotate(
+                    row["setting"], (row[cost], row[metric]), fontsize=7, xytext=(4, 3), textcoords="offset points"
+                )
+        best = data[front].sort_values(cost)
+        ax.plot(best[cost], best[metric], "k--", lw=1, label="Pareto front", zorder=2)
+        ax.legend(fontsize=8)
+    ax.set_xlabel(cost_label)
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _pruning_plot(frame: pd.DataFrame, metric: str, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for (model, setting), group in frame.groupby(["model", "setting"]):
+        full = group[group["prune"] == "none"]
+        if full.empty or "postings" not in group:
+            continue
+        total = float(full["postings"].iloc[0]) or 1.0
+        for method in ("document", "term", "agnostic"):
+            pruned = group[group["prune"].str.startswith(method + "-")]
+            if pruned.empty:
+                continue
+            points = pd.concat([full, pruned])
+            points = points.assign(kept=points["postings"] / total).sort_values("kept")
+            ax.plot(points["kept"], points[metric], marker="o", label=f"{model} {setting} · {method}")
+    ax.set_xlabel("fraction of postings kept")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=6)
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,83 @@
+"""Search a whole query file against an index (or by brute force) and time it.
+
+Latency is measured as users meet it: one query at a time on one thread (mean, p50, p99);
+throughput (QPS) is the batch search over `threads` threads that produces the run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from ..errors import SpladeError
+from ..sparse import SparseVectors
+from .brute_force import brute_force_search
+
+
+def search_index(
+    path: str | os.PathLike,
+    queries: SparseVectors,
+    k: int,
+    algorithm: str = "default",
+    threads: int = 1,
+    measure_latency: bool = True,
+):
+    """(doc_ids, doc_idx [nq,k], scores [nq,k], stats) from an index file."""
+    from ..index import InvertedIndex
+
+    index = InvertedIndex.load(path)
+    if queries.vocab_size != index.vocab_size:
+        raise SpladeError(
+            f"vocabulary sizes differ: queries have {queries.vocab_size} terms, {path} {index.vocab_size}"
+        )
+    options = {} if algorithm == "default" else {"algorithm": algorithm}
+    csr = queries.to_csr()
+    stats: dict = {"k": k, "threads": threads, "queries": queries.n_rows, "algorithm": algorithm}
+    if measure_latency and queries.n_rows:
+        stats.update(
+            _latency_ms(
+                [
+                    lambda row=row: index.search(csr[row : row + 1], k=k, threads=1, **options)
+                    for row in range(queries.n_rows)
+                ]
+            )
+        )
+    began = time.perf_counter()
+    doc_idx, scores = index.search(csr, k=k, threads=threads, **options)
+    seconds = time.perf_counter() - began
+    stats["qps"] = round(queries.n_rows / seconds, 1) if seconds > 0 else None
+    index_stats = index.stats()
+    stats["index_bytes"] = index_stats.get("total_bytes")
+    stats["postings"] = index_stats.get("postings")
+    return index.doc_ids, doc_idx, scores, stats
+
+
+def search_brute_force(queries: SparseVectors, docs: SparseVectors, k: int):
+    """(doc_idx, scores, stats) of the exact scipy search; QPS only."""
+    began = time.perf_counter()
+    doc_idx, scores = brute_force_search(queries.to_csr(), docs.to_csr(), k)
+    seconds = time.perf_counter() - began
+    stats = {
+        "k": k,
+        "threads": 1,
+        "queries": queries.n_rows,
+        "algorithm": "brute-force",
+        "qps": round(queries.n_rows / seconds, 1) if seconds > 0 else None,
+    }
+    return doc_idx, scores, stats
+
+
+def _latency_ms(calls) -> dict:
+    times = np.empty(len(calls))
+    for i, call in enumerate(calls):
+        began = time.perf_counter()
+        call()
+        times[i] = time.perf_counter() - began
+    times *= 1000
+    return {
+        "latency_mean_ms": round(float(times.mean()), 4),
+        "latency_p50_ms": round(float(np.percentile(times, 50)), 4),
+        "latency_p99_ms": round(float(np.percentile(times, 99)), 4),
+    }

@@ -1,0 +1,62 @@
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).parents[2]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 2400) -> subprocess.CompletedProcess:
+    """Run the project's workflow in `workdir` (its own .snakemake folder and results)."""
+    command = [*SNAKEMAKE, "--snakefile", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """Rule -> job count of a dry run's job table."""
+    counts, in_table = {}, False
+    for line in result.stdout.splitlines():
+        fields = line.split()
+        if fields[:2] == ["job", "count"]:
+            in_table = True
+        elif in_table and len(fields) == 2 and fields[1].isdigit():
+            if fields[0] == "total":
+                break
+            counts[fields[0]] = int(fields[1])
+    return counts
+
+
+def write_config(workdir: Path, config: dict) -> Path:
+    path = workdir / "config" / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def test_config() -> dict:
+    config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    config["datasets"]["tiny"]["collection"] = str(REPO / "tests" / "data" / "tiny-beir") + ":test"
+    config["training"]["collection"] = config["datasets"]["tiny"]["collection"]
+    config["results"] = "results"
+    return config
+
+
+@pytest.fixture(scope="session")
+def finished_study(tmp_path_factory, test_config) -> Path:
+    """The .test study run to completion once, in its own folder."""
+    workdir = tmp_path_factory.mktemp("study")
+    write_config(workdir, test_config)
+    result = snakemake(workdir, "--cores", "2", "--configfile", "config/config.yaml")
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+def copy_study(source: Path, target: Path) -> Path:
+    """A copy of a finished study (outputs, Snakemake's metadata), to change safely."""
+    shutil.copytree(source, target, symlinks=True)
+    return target

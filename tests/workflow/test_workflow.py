@@ -1,0 +1,103 @@
+"""The workflow's contract: it plans offline, validates its config, and reruns only what a
+change invalidates (on the tiny .test study)."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+
+from .conftest import REPO, SNAKEMAKE, copy_study, planned_jobs, snakemake, write_config
+
+STUDY_CHAIN = {"train_model", "encode_corpus", "merge_corpus", "quantize_corpus", "encode_queries", "quantize_queries"}
+
+
+@pytest.mark.parametrize("configfile", ["config/config.yaml", "config/msmarco.yaml", "config/beir.yaml"])
+def test_every_shipped_config_plans_offline(tmp_path, configfile):
+    result = snakemake(tmp_path, "-n", "--configfile", str(REPO / configfile), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = planned_jobs(result)
+    assert jobs["aggregate_results"] >= 1 and jobs["evaluate_run"] >= 1
+
+
+def test_invalid_config_stops_with_one_line_naming_the_key(tmp_path, test_config):
+    broken = {**test_config, "training": {**test_config["training"], "stepz": 3}}
+    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, broken)), timeout=120)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.startswith("invalid config")]
+    assert lines == ["invalid config: training: Additional properties are not allowed ('stepz' was unexpected)"]
+
+
+def test_study_results_have_one_row_per_setting_and_pruning(finished_study):
+    summary = pd.read_csv(finished_study / "results" / "tiny" / "summary.csv")
+    splade = summary[summary["model"] == "splade-tiny"]
+    assert sorted(splade["setting"].unique()) == ["lq=0.001_ld=0.001", "lq=0.1_ld=0.1", "pretrained"]
+    assert sorted(splade["prune"].unique()) == ["agnostic-60", "document-16", "none", "term-10"]
+    assert len(splade) == 12 and (summary["model"] == "bm25").sum() == 1
+    assert splade[["nDCG@10", "flops", "postings", "latency_p50_ms"]].notna().all().all()
+    for plot in ("effectiveness_vs_flops", "effectiveness_vs_latency", "pruning"):
+        assert (finished_study / "results" / "tiny" / "plots" / f"{plot}.png").stat().st_size > 1000
+
+
+def test_nothing_to_do_after_a_complete_run(finished_study):
+    result = snakemake(finished_study, "-n", "--configfile", "config/config.yaml", timeout=120)
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_adding_a_lambda_schedules_only_its_chain_and_aggregation(finished_study, test_config, tmp_path):
+    workdir = copy_study(finished_study, tmp_path / "study")
+    config = {**test_config, "lambdas": [*test_config["lambdas"], {"lq": 0.01, "ld": 0.02}]}
+    result = snakemake(workdir, "-n", "--configfile", str(write_config(workdir, config)), timeout=120)
+    jobs = planned_jobs(result)
+    assert jobs["train_model"] == 1 and jobs["encode_corpus"] == 2 and jobs["aggregate_results"] == 1
+    per_pruning = {"build_index", "retrieve", "evaluate_run"}
+    assert all(jobs[rule] == 4 for rule in per_pruning) and jobs["prune_index"] == 3
+    assert set(jobs) == STUDY_CHAIN | per_pruning | {"prune_index", "aggregate_results", "all"}
+    assert "lq=0.01_ld=0.02" in result.stdout and "lq=0.001_ld=0.001/" not in result.stdout
+
+
+def test_changing_a_pruning_value_reruns_only_pruning_retrieval_and_evaluation(finished_study, test_config, tmp_path):
+    workdir = copy_study(finished_study, tmp_path / "study")
+    config = {**test_config, "pruning": {**test_config["pruning"], "document": [12]}}
+    jobs = planned_jobs(snakemake(workdir, "-n", "--configfile", str(write_config(workdir, config)), timeout=120))
+    assert jobs == {
+        "prune_index": 3,
+        "build_index": 3,
+        "retrieve": 3,
+        "evaluate_run": 3,
+        "aggregate_results": 1,
+        "all": 1,
+    }
+
+
+def test_interrupted_job_is_not_trusted(finished_study, tmp_path):
+    workdir = copy_study(finished_study, tmp_path / "study")
+    target = "results/tiny/splade-tiny/pretrained/prune=none/metrics.json"
+    command = [
+        *SNAKEMAKE,
+        "--snakefile",
+        str(REPO / "workflow" / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "1",
+        "--configfile",
+        "config/config.yaml",
+        "--forcerun",
+        "evaluate_run",
+        target,
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    markers = workdir / ".snakemake" / "incomplete"
+    deadline = time.monotonic() + 120
+    while not (markers.is_dir() and any(markers.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the job dies mid-way, as on a node failure
+    process.wait()
+    assert any(markers.iterdir()), "the job never started"
+    jobs = planned_jobs(snakemake(workdir, "-n", "--configfile", "config/config.yaml", timeout=120))
+    assert jobs.get("evaluate_run") == 1 and jobs.get("aggregate_results") == 1

@@ -1,0 +1,199 @@
+# Config validation and the few helpers that turn the config into paths and job lists.
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import jsonschema
+import yaml
+from snakemake.utils import validate
+
+SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
+
+
+def check_config(config):
+    """Stop with one line naming the first invalid key; then fill in the defaults."""
+    with open(SCHEMA) as handle:
+        schema = yaml.safe_load(handle)
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(config)
+    )
+    if error is not None:
+        where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        sys.exit(f"invalid config: {where}: {error.message}")
+    validate(config, SCHEMA, set_default=True)
+
+
+check_config(config)
+
+R = config["results"]
+ENCODE = config["encoding"]
+QUANT = config["quantization"]
+RETRIEVAL = config["retrieval"]
+TRAIN = config["training"]
+# Settings passed to `splade train` as flags; a changed value reruns training (params trigger).
+TRAIN_FLAGS = {
+    key: value
+    for key, value in TRAIN.items()
+    if key not in ("collection", "examples", "mine_method", "mine_depth", "teacher")
+}
+
+
+envvars:
+    "PATH",
+
+
+# Shell commands call the `splade` entry point of the Python running Snakemake (its venv).
+os.environ["PATH"] = (
+    f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+)
+PRETRAINED = "pretrained"
+
+
+wildcard_constraints:
+    dataset="[A-Za-z0-9][A-Za-z0-9._-]*",
+    corpus="[A-Za-z0-9][A-Za-z0-9._-]*",
+    model="[A-Za-z0-9][A-Za-z0-9._-]*",
+    setting="pretrained|lq=[^_/]+_ld=[^_/]+",
+    prune="none|(document|term|agnostic)-[0-9]+",
+    shard="[0-9]+",
+
+
+def lambda_setting(entry):
+    return f"lq={entry['lq']:g}_ld={entry['ld']:g}"
+
+
+def lambdas_of(setting):
+    """(lq, ld) of a setting name, for labels; None for the pretrained row."""
+    if setting == PRETRAINED:
+        return None
+    lq, ld = (part.split("=")[1] for part in setting.split("_"))
+    return float(lq), float(ld)
+
+
+def settings_of(model):
+    """Settings evaluated for a base model: 'pretrained' and one per λ pair."""
+    spec = config["models"][model]
+    settings = [PRETRAINED] if spec["pretrained"] else []
+    if spec["train"]:
+        settings += [lambda_setting(entry) for entry in config["lambdas"]]
+    return settings
+
+
+def prunings_of(setting):
+    pruning = config["pruning"]
+    if pruning["settings"] == "pretrained" and setting != PRETRAINED:
+        return ["none"]
+    methods = ("document", "term", "agnostic")
+    return [
+        "none",
+        *(f"{method}-{value}" for method in methods for value in pruning[method]),
+    ]
+
+
+def corpus_of(dataset):
+    return config["datasets"][dataset].get("corpus", dataset)
+
+
+def collection_of(dataset):
+    return config["datasets"][dataset]["collection"]
+
+
+def first_dataset(corpus):
+    """The first dataset naming `corpus`: its collection supplies the documents."""
+    return next(name for name in config["datasets"] if corpus_of(name) == corpus)
+
+
+def corpus_collection(corpus):
+    return collection_of(first_dataset(corpus))
+
+
+def model_dir(wildcards):
+    """The model a setting encodes with: the base model, or the fine-tuned one."""
+    if wildcards.setting == PRETRAINED:
+        return config["models"][wildcards.model]["path"]
+    return f"{R}/models/{wildcards.model}/{wildcards.setting}/model"
+
+
+def model_input(wildcards):
+    """Input files for model_dir: nothing for a base model (a hub id or a shipped folder)."""
+    return [] if wildcards.setting == PRETRAINED else [model_dir(wildcards)]
+
+
+def encode_threads():
+    return config["threads"]["encode"]
+
+
+def rows(dataset):
+    """metrics.json of every row of a dataset's summary."""
+    out = []
+    for model in config["models"]:
+        for setting in settings_of(model):
+            for prune in prunings_of(setting):
+                out.append(
+                    f"{R}/{dataset}/{model}/{setting}/prune={prune}/metrics.json"
+                )
+    if config["datasets"][dataset]["bm25"]:
+        out.append(f"{R}/{dataset}/bm25/metrics.json")
+    return out
+
+
+def all_summaries():
+    return [f"{R}/{dataset}/summary.md" for dataset in config["datasets"]]
+
+
+def train_flags(settings):
+    flags = []
+    for key, value in sorted(settings.items()):
+        name = key.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(f"--{name}" if value else f"--no-{name}")
+        else:
+            flags.append(f"--{name} {'none' if value is None else value}")
+    return " ".join(flags)
+
+
+def run_digest(model):
+    """Short hash of what defines a training run: its checkpoints go to their own folder."""
+    key = f"{config['models'][model]['path']}|{TRAIN}"
+    return hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+def training_examples(wildcards):
+    return TRAIN["examples"] or f"{R}/models/{wildcards.model}/examples.jsonl"
+
+
+def corpus_vectors(wildcards, corpus=None):
+    """Quantized document vectors of a corpus, pruned or not."""
+    base = f"{R}/encoded/{corpus or wildcards.corpus}/{wildcards.model}/{wildcards.setting}"
+    return (
+        f"{base}/docs.q.npz"
+        if wildcards.prune == "none"
+        else f"{base}/prune={wildcards.prune}/docs.q.npz"
+    )
+
+
+def encoding_timings(wildcards):
+    """Benchmark files of the jobs that encoded this row's corpus and queries."""
+    corpus = corpus_of(wildcards.dataset)
+    row = f"{wildcards.model}/{wildcards.setting}"
+    shards = [
+        f"{R}/benchmarks/encode_corpus/{corpus}/{row}/shard{shard}.tsv"
+        for shard in range(ENCODE["shards"])
+    ]
+    return [*shards, f"{R}/benchmarks/encode_queries/{wildcards.dataset}/{row}.tsv"]
+
+
+def training_timing(wildcards):
+    if wildcards.setting == PRETRAINED:
+        return []
+    return [f"{R}/benchmarks/train_model/{wildcards.model}/{wildcards.setting}.tsv"]
+
+
+def timing_flags(named_files):
+    """--timing NAME=FILE flags of `splade evaluate` for each benchmark file."""
+    return " ".join(
+        f"--timing {name}={path}"
+        for name, files in named_files.items()
+        for path in files
+    )

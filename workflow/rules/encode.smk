@@ -1,0 +1,69 @@
+rule encode_corpus:
+    input:
+        data=lambda wildcards: f"{R}/data/{first_dataset(wildcards.corpus)}.json",
+        model=model_input,
+    output:
+        temp(f"{R}/encoded/{{corpus}}/{{model}}/{{setting}}/docs.shard{{shard}}.npz"),
+    log:
+        f"{R}/logs/encode_corpus/{{corpus}}/{{model}}/{{setting}}/shard{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/encode_corpus/{{corpus}}/{{model}}/{{setting}}/shard{{shard}}.tsv"
+    threads: encode_threads()
+    resources:
+        mem_mb=4000,
+        runtime=600,
+        gpu=1 if ENCODE["device"].startswith("cuda") else 0,
+    params:
+        model=model_dir,
+        collection=lambda wildcards: corpus_collection(wildcards.corpus),
+        shards=ENCODE["shards"],
+        batch_size=ENCODE["batch_size"],
+        max_length=ENCODE["doc_max_length"],
+        device=ENCODE["device"],
+    shell:
+        "splade encode --model {params.model:q} --collection {params.collection:q} --side doc"
+        " --shard {wildcards.shard}/{params.shards} --max-length {params.max_length} --batch-size {params.batch_size}"
+        " --threads {threads} --device {params.device} --no-progress --output {output} > {log} 2>&1"
+
+
+rule merge_corpus:
+    input:
+        lambda wildcards: [
+            f"{R}/encoded/{wildcards.corpus}/{wildcards.model}/{wildcards.setting}/docs.shard{shard}.npz"
+            for shard in range(ENCODE["shards"])
+        ],
+    output:
+        f"{R}/encoded/{{corpus}}/{{model}}/{{setting}}/docs.npz",
+    log:
+        f"{R}/logs/merge_corpus/{{corpus}}/{{model}}/{{setting}}.log",
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    shell:
+        "splade merge {input} --output {output} > {log} 2>&1"
+
+
+rule encode_queries:
+    input:
+        data=f"{R}/data/{{dataset}}.json",
+        model=model_input,
+    output:
+        f"{R}/{{dataset}}/{{model}}/{{setting}}/queries.npz",
+    log:
+        f"{R}/logs/encode_queries/{{dataset}}/{{model}}/{{setting}}.log",
+    benchmark:
+        f"{R}/benchmarks/encode_queries/{{dataset}}/{{model}}/{{setting}}.tsv"
+    threads: encode_threads()
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        model=model_dir,
+        collection=lambda wildcards: collection_of(wildcards.dataset),
+        batch_size=ENCODE["batch_size"],
+        max_length=ENCODE["query_max_length"],
+        device=ENCODE["device"],
+    shell:
+        "splade encode --model {params.model:q} --collection {params.collection:q} --side query"
+        " --max-length {params.max_length} --batch-size {params.batch_size} --threads {threads}"
+        " --device {params.device} --no-progress --output {output} > {log} 2>&1"

@@ -1,0 +1,45 @@
+rule evaluate_run:
+    input:
+        run=f"{R}/{{dataset}}/{{model}}/{{setting}}/prune={{prune}}/run.trec",
+        retrieval=f"{R}/{{dataset}}/{{model}}/{{setting}}/prune={{prune}}/retrieval.json",
+        queries=f"{R}/{{dataset}}/{{model}}/{{setting}}/queries.q.npz",
+        docs=lambda wildcards: corpus_vectors(wildcards, corpus_of(wildcards.dataset)),
+        data=f"{R}/data/{{dataset}}.json",
+        encoding=encoding_timings,
+        training=training_timing,
+    output:
+        f"{R}/{{dataset}}/{{model}}/{{setting}}/prune={{prune}}/metrics.json",
+    log:
+        f"{R}/logs/evaluate_run/{{dataset}}/{{model}}/{{setting}}/{{prune}}.log",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        collection=lambda wildcards: collection_of(wildcards.dataset),
+        timings=lambda wildcards, input: timing_flags(
+            {"encoding_s": input.encoding, "training_s": input.training}
+        ),
+    shell:
+        "splade evaluate --run {input.run} --collection {params.collection:q}"
+        " --queries {input.queries} --docs {input.docs} --attach {input.retrieval} {params.timings}"
+        " --label dataset={wildcards.dataset} --label model={wildcards.model}"
+        " --label setting={wildcards.setting} --label prune={wildcards.prune} --output {output} > {log} 2>&1"
+
+
+rule evaluate_bm25:
+    input:
+        run=f"{R}/{{dataset}}/bm25/run.trec",
+        timing=f"{R}/benchmarks/retrieve_bm25/{{dataset}}.tsv",
+    output:
+        f"{R}/{{dataset}}/bm25/metrics.json",
+    log:
+        f"{R}/logs/evaluate_run/{{dataset}}/bm25.log",
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        collection=lambda wildcards: collection_of(wildcards.dataset),
+    shell:
+        "splade evaluate --run {input.run} --collection {params.collection:q} --timing retrieval_s={input.timing}"
+        " --label dataset={wildcards.dataset} --label model=bm25 --label setting=- --label prune=none"
+        " --output {output} > {log} 2>&1"

@@ -1,0 +1,15 @@
+rule prune_index:
+    input:
+        f"{R}/encoded/{{corpus}}/{{model}}/{{setting}}/docs.q.npz",
+    output:
+        f"{R}/encoded/{{corpus}}/{{model}}/{{setting}}/prune={{method}}-{{value}}/docs.q.npz",
+    log:
+        f"{R}/logs/prune_index/{{corpus}}/{{model}}/{{setting}}/{{method}}-{{value}}.log",
+    wildcard_constraints:
+        method="document|term|agnostic",
+        value="[0-9]+",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "splade prune {input} --method {wildcards.method} --value {wildcards.value} --output {output} > {log} 2>&1"

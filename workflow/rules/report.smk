@@ -1,0 +1,39 @@
+rule aggregate_results:
+    input:
+        lambda wildcards: rows(wildcards.dataset),
+    output:
+        csv=report(
+            f"{R}/{{dataset}}/summary.csv",
+            caption="../report/summary.rst",
+            category="Results",
+            subcategory="{dataset}",
+        ),
+        md=f"{R}/{{dataset}}/summary.md",
+        flops=report(
+            f"{R}/{{dataset}}/plots/effectiveness_vs_flops.png",
+            caption="../report/effectiveness_vs_flops.rst",
+            category="Plots",
+            subcategory="{dataset}",
+        ),
+        latency=report(
+            f"{R}/{{dataset}}/plots/effectiveness_vs_latency.png",
+            caption="../report/effectiveness_vs_latency.rst",
+            category="Plots",
+            subcategory="{dataset}",
+        ),
+        pruning=report(
+            f"{R}/{{dataset}}/plots/pruning.png",
+            caption="../report/pruning.rst",
+            category="Plots",
+            subcategory="{dataset}",
+        ),
+    log:
+        f"{R}/logs/aggregate_results/{{dataset}}.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        metric=config["report"]["metric"],
+        output_dir=lambda wildcards, output: Path(output.csv).parent,
+    shell:
+        "splade aggregate {input} --metric {params.metric:q} --output-dir {params.output_dir} > {log} 2>&1"

@@ -1,0 +1,41 @@
+rule retrieve:
+    input:
+        index=lambda wildcards: f"{R}/index/{corpus_of(wildcards.dataset)}/{wildcards.model}/{wildcards.setting}/prune={wildcards.prune}/index.bin",
+        queries=f"{R}/{{dataset}}/{{model}}/{{setting}}/queries.q.npz",
+    output:
+        run=f"{R}/{{dataset}}/{{model}}/{{setting}}/prune={{prune}}/run.trec",
+        stats=f"{R}/{{dataset}}/{{model}}/{{setting}}/prune={{prune}}/retrieval.json",
+    log:
+        f"{R}/logs/retrieve/{{dataset}}/{{model}}/{{setting}}/{{prune}}.log",
+    benchmark:
+        f"{R}/benchmarks/retrieve/{{dataset}}/{{model}}/{{setting}}/{{prune}}.tsv"
+    threads: RETRIEVAL["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        k=RETRIEVAL["k"],
+        algorithm=RETRIEVAL["algorithm"],
+    shell:
+        "splade search --index {input.index} --queries {input.queries} --k {params.k}"
+        " --algorithm {params.algorithm} --threads {threads} --output {output.run}"
+        " --stats {output.stats} > {log} 2>&1"
+
+
+rule retrieve_bm25:
+    input:
+        f"{R}/data/{{dataset}}.json",
+    output:
+        f"{R}/{{dataset}}/bm25/run.trec",
+    log:
+        f"{R}/logs/retrieve_bm25/{{dataset}}.log",
+    benchmark:
+        f"{R}/benchmarks/retrieve_bm25/{{dataset}}.tsv"
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    params:
+        collection=lambda wildcards: collection_of(wildcards.dataset),
+        k=RETRIEVAL["k"],
+    shell:
+        "splade bm25 --collection {params.collection:q} --k {params.k} --output {output} > {log} 2>&1"

@@ -1,0 +1,55 @@
+rule mine_negatives:
+    input:
+        f"{R}/data/training.json",
+    output:
+        f"{R}/models/{{model}}/examples.jsonl",
+    log:
+        f"{R}/logs/mine_negatives/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/mine_negatives/{{model}}.tsv"
+    threads: config["threads"]["train"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        base=lambda wildcards: config["models"][wildcards.model]["path"],
+        collection=TRAIN["collection"],
+        method=TRAIN["mine_method"],
+        depth=TRAIN["mine_depth"],
+        teacher=TRAIN["teacher"] or "none",
+        seed=TRAIN["seed"],
+        doc_max_length=config["encoding"]["doc_max_length"],
+    shell:
+        "splade mine --train-data {params.collection:q} --model {params.base:q} --method {params.method}"
+        " --depth {params.depth} --teacher {params.teacher:q} --seed {params.seed}"
+        " --doc-max-length {params.doc_max_length} --threads {threads} --output {output} > {log} 2>&1"
+
+
+rule train_model:
+    input:
+        data=f"{R}/data/training.json",
+        examples=training_examples,
+    output:
+        directory(f"{R}/models/{{model}}/{{setting}}/model"),
+    log:
+        f"{R}/logs/train_model/{{model}}/{{setting}}.log",
+    benchmark:
+        f"{R}/benchmarks/train_model/{{model}}/{{setting}}.tsv"
+    threads: config["threads"]["train"]
+    resources:
+        mem_mb=8000,
+        runtime=720,
+        gpu=lambda wildcards: 1 if TRAIN["device"].startswith("cuda") else 0,
+    params:
+        base=lambda wildcards: config["models"][wildcards.model]["path"],
+        collection=TRAIN["collection"],
+        lambdas=lambda wildcards: lambdas_of(wildcards.setting),
+        flags=train_flags(TRAIN_FLAGS),
+        run_dir=lambda wildcards: f"{R}/models/{wildcards.model}/{wildcards.setting}/run-{run_digest(wildcards.model)}",
+    shell:
+        # Checkpoints live in run-<digest of the settings>/ beside the model folder: a killed job
+        # resumes where it stopped, and changed settings start a fresh run.
+        "splade train --model {params.base:q} --train-data {params.collection:q}"
+        " --train-examples {input.examples} --lambda-q {params.lambdas[0]} --lambda-d {params.lambdas[1]}"
+        " {params.flags} --threads {threads} --no-progress --output {params.run_dir} > {log} 2>&1"
+        " && mv {params.run_dir}/model {output}"
