@@ -50,8 +50,7 @@ def test_config() -> dict:
 def finished_study(tmp_path_factory, test_config) -> Path:
     """The .test study run to completion once, in its own folder."""
     workdir = tmp_path_factory.mktemp("study")
-    write_config(workdir, test_config)
-    result = snakemake(workdir, "--cores", "2", "--configfile", "config/config.yaml")
+    result = snakemake(workdir, "--cores", "2", "--configfile", str(write_config(workdir, test_config)))
     assert result.returncode == 0, result.stderr[-4000:]
     return workdir
 
