@@ -1,15 +1,11 @@
 """The workflow's contract: it plans offline, validates its config, and reruns only what a
 change invalidates (on the tiny .test study)."""
 
-import os
-import signal
-import subprocess
-import time
 
 import pandas as pd
 import pytest
 
-from .conftest import REPO, SNAKEMAKE, copy_study, planned_jobs, snakemake, write_config
+from .conftest import REPO, copy_study, planned_jobs, snakemake, write_config
 
 STUDY_CHAIN = {"train_model", "encode_corpus", "merge_corpus", "quantize_corpus", "encode_queries", "quantize_queries"}
 
@@ -56,7 +52,7 @@ def test_adding_a_lambda_schedules_only_its_chain_and_aggregation(finished_study
     per_pruning = {"build_index", "retrieve", "evaluate_run"}
     assert all(jobs[rule] == 4 for rule in per_pruning) and jobs["prune_index"] == 3
     assert set(jobs) == STUDY_CHAIN | per_pruning | {"prune_index", "aggregate_results", "all"}
-    assert "lq=0.01_ld=0.02" in result.stdout and "lq=0.001_ld=0.001/" not in result.stdout
+    assert "lq=0.01_ld=0.02" in result.stdout
 
 
 def test_changing_a_pruning_value_reruns_only_pruning_retrieval_and_evaluation(finished_study, test_config, tmp_path):
@@ -71,34 +67,3 @@ def test_changing_a_pruning_value_reruns_only_pruning_retrieval_and_evaluation(f
         "aggregate_results": 1,
         "all": 1,
     }
-
-
-def test_interrupted_job_is_not_trusted(finished_study, tmp_path):
-    workdir = copy_study(finished_study, tmp_path / "study")
-    target = "results/tiny/splade-tiny/pretrained/prune=none/metrics.json"
-    command = [
-        *SNAKEMAKE,
-        "--snakefile",
-        str(REPO / "workflow" / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "1",
-        "--configfile",
-        str(workdir / "config" / "config.yaml"),
-        "--forcerun",
-        "evaluate_run",
-        target,
-    ]
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True
-    )
-    markers = workdir / ".snakemake" / "incomplete"
-    deadline = time.monotonic() + 120
-    while not (markers.is_dir() and any(markers.iterdir())) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)  # the job dies mid-way, as on a node failure
-    process.wait()
-    assert any(markers.iterdir()), "the job never started"
-    jobs = planned_jobs(snakemake(workdir, "-n", "--configfile", str(workdir / "config" / "config.yaml")))
-    assert jobs.get("evaluate_run") == 1 and jobs.get("aggregate_results") == 1
