@@ -132,7 +132,8 @@ def main() -> int:
         output = args.out / "throughput"
         train(
             TrainConfig(
-                output=str(output), **{**base, "steps": args.throughput_steps, "lambda_q": 1e-2, "lambda_d": 1e-2}
+                output=str(output),
+                **{**base, "steps": args.throughput_steps, "warmup_steps": 0, "lambda_q": 1e-2, "lambda_d": 1e-2},
             )
         )
         results["throughput"] = {
