@@ -106,26 +106,34 @@ def _tradeoff_plot(frame: pd.DataFrame, cost: str, cost_label: str, metric: str,
 
 
 def _pruning_plot(frame: pd.DataFrame, metric: str, path: Path) -> Path:
+    """One panel per pruning method; one line (colour) per model setting, from the full index
+    (fraction 1) down to the strongest pruning value."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    for (model, setting), group in frame.groupby(["model", "setting"]):
+    methods = ("document", "term", "agnostic")
+    fig, axes = plt.subplots(1, len(methods), figsize=(11, 3.8), sharey=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    with_full_index = frame.groupby(["model", "setting"]).filter(lambda group: (group["prune"] == "none").any())
+    groups = with_full_index.groupby(["model", "setting"]) if "postings" in frame else []
+    for number, ((model, setting), group) in enumerate(groups):
         full = group[group["prune"] == "none"]
-        if full.empty or "postings" not in group:
-            continue
         total = float(full["postings"].iloc[0]) or 1.0
-        for method in ("document", "term", "agnostic"):
+        for ax, method in zip(axes, methods):
             pruned = group[group["prune"].str.startswith(method + "-")]
             if pruned.empty:
                 continue
             points = pd.concat([full, pruned])
             points = points.assign(kept=points["postings"] / total).sort_values("kept")
-            ax.plot(points["kept"], points[metric], marker="o", label=f"{model} {setting} · {method}")
-    ax.set_xlabel("fraction of postings kept")
-    ax.set_ylabel(metric)
-    ax.grid(alpha=0.3)
-    if ax.lines:
-        ax.legend(fontsize=6)
+            colour = colours[number % len(colours)]
+            ax.plot(points["kept"], points[metric], marker="o", color=colour, label=f"{model} {setting}")
+    for ax, method in zip(axes, methods):
+        ax.set_title(f"{method}-centric" if method != "agnostic" else "agnostic", fontsize=10)
+        ax.set_xlabel("fraction of postings kept")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(metric)
+    handles, labels = next(((ax.get_legend_handles_labels()) for ax in axes if ax.lines), ([], []))
+    if handles:
+        axes[-1].legend(handles, labels, fontsize=7)
     return _save(fig, path)
 
 

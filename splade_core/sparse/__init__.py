@@ -1,5 +1,16 @@
-"""Sparse vectors on disk (CSR + ids + metadata), quantization and static pruning."""
+"""Sparse vectors on disk (CSR + ids + metadata), quantization, static pruning and exports."""
 
+from .export import write_anserini_docs, write_anserini_queries, write_ciff
+from .prune import prune
+from .quantize import quantize
 from .vectors import SparseVectors, SparseVectorsWriter
 
-__all__ = ["SparseVectors", "SparseVectorsWriter"]
+__all__ = [
+    "SparseVectors",
+    "SparseVectorsWriter",
+    "prune",
+    "quantize",
+    "write_anserini_docs",
+    "write_anserini_queries",
+    "write_ciff",
+]
