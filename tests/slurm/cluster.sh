@@ -173,6 +173,12 @@ down() {
     fi
     rm -f "$PIDS/$name.pid"
   done
+  # A slurm.conf naming a controller that is down makes every `scontrol` wait for it, and
+  # the SLURM executor plugin runs `scontrol show config` whenever Snakemake starts (~10 s).
+  local conf
+  for conf in /etc/slurm/slurm.conf /etc/slurm/slurmdbd.conf; do
+    if [[ -f $conf ]] && head -n 1 "$conf" | grep -q '^# Written by tests/slurm/cluster.sh'; then rm -f "$conf"; fi
+  done
 }
 
 status() {

@@ -11,9 +11,10 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 2400) -> subprocess.CompletedProcess:
-    """Run the project's workflow in `workdir` (its own .snakemake folder and results)."""
+    """Run the project's workflow in `workdir` (its own .snakemake folder and results), launched
+    from the repository root as users do, so that profiles/default applies."""
     command = [*SNAKEMAKE, "--snakefile", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:

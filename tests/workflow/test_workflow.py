@@ -1,11 +1,15 @@
 """The workflow's contract: it plans offline, validates its config, and reruns only what a
 change invalidates (on the tiny .test study)."""
 
+import os
+import signal
+import subprocess
+import time
 
 import pandas as pd
 import pytest
 
-from .conftest import REPO, copy_study, planned_jobs, snakemake, write_config
+from .conftest import REPO, SNAKEMAKE, copy_study, planned_jobs, snakemake, write_config
 
 STUDY_CHAIN = {"train_model", "encode_corpus", "merge_corpus", "quantize_corpus", "encode_queries", "quantize_queries"}
 
@@ -39,8 +43,8 @@ def test_study_results_have_one_row_per_setting_and_pruning(finished_study):
 
 def test_nothing_to_do_after_a_complete_run(finished_study):
     result = snakemake(finished_study, "-n", "--configfile", str(finished_study / "config" / "config.yaml"))
-    # only the target rule that prints the summary, which has no output of its own
-    assert result.returncode == 0 and planned_jobs(result) == {"all": 1}
+    assert result.returncode == 0 and planned_jobs(result) == {}
+    assert "Nothing to be done" in result.stdout + result.stderr
 
 
 def test_adding_a_lambda_schedules_only_its_chain_and_aggregation(finished_study, test_config, tmp_path):
@@ -67,3 +71,45 @@ def test_changing_a_pruning_value_reruns_only_pruning_retrieval_and_evaluation(f
         "aggregate_results": 1,
         "all": 1,
     }
+
+
+def _wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
+def test_output_of_an_interrupted_job_is_not_trusted(finished_study, tmp_path):
+    """Snakemake dies mid-job (node failure, OOM kill) while the job itself runs on and writes a
+    complete-looking output: the next run must redo that job and everything after it."""
+    workdir = copy_study(finished_study, tmp_path / "study")
+    configfile = str(workdir / "config" / "config.yaml")
+    model = "results/models/splade-tiny/lq=0.001_ld=0.001/model"
+    command = [*SNAKEMAKE, "--snakefile", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir)]
+    command += ["--cores", "1", "--configfile", configfile, "--forcerun", "train_model", model]
+    process = subprocess.Popen(
+        command,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    markers = workdir / ".snakemake" / "incomplete"
+    assert _wait_until(lambda: markers.is_dir() and any(markers.iterdir()), timeout=180), "the job never started"
+    os.kill(process.pid, signal.SIGKILL)  # only Snakemake: the training job runs on, orphaned
+    process.wait()
+
+    def job_finished() -> bool:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    assert _wait_until(job_finished, timeout=300)
+    assert (workdir / model).is_dir() and any(markers.iterdir())
+
+    jobs = planned_jobs(snakemake(workdir, "-n", "--configfile", configfile))
+    assert jobs.get("train_model") == 1 and jobs.get("aggregate_results") == 1

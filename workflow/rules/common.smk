@@ -2,6 +2,7 @@
 import hashlib
 import os
 import sys
+import time
 from pathlib import Path
 
 import jsonschema
@@ -140,6 +141,17 @@ def rows(dataset):
 
 def all_summaries():
     return [f"{R}/{dataset}/summary.md" for dataset in config["datasets"]]
+
+
+STARTED = time.time()
+
+
+def print_new_summaries(summaries):
+    """At the end of a run, show the summaries it (re)wrote and where the plots are."""
+    for summary in map(Path, summaries):
+        if summary.is_file() and summary.stat().st_mtime >= STARTED:
+            print(summary.read_text())
+            print(f"summary: {summary} (and .csv); plots: {summary.parent / 'plots'}")
 
 
 def train_flags(settings):
