@@ -94,6 +94,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("/tmp/splade-train-bench"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--n-negatives", type=int, default=1)
@@ -123,7 +124,7 @@ def main() -> int:
         doc_max_length=args.doc_max_length,
         threads=args.threads,
         log_every=1,
-        device="cpu",
+        device=args.device,
         progress=sys.stderr.isatty(),
         seed=42,
         mine_depth=50,
@@ -142,6 +143,7 @@ def main() -> int:
             "docs_per_example": 1 + args.n_negatives,
             "doc_max_length": args.doc_max_length,
             "threads": args.threads,
+            "device": args.device,
         }
         save()
         print("throughput", results["throughput"], flush=True)
