@@ -8,12 +8,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "splade/index.hpp"
+#include "splade/reorder.hpp"
 #include "splade/search.hpp"
 
 namespace py = pybind11;
@@ -45,14 +47,26 @@ py::array_t<T> view(const splade::array_view<T>& v, py::handle owner) {
     return a;
 }
 
-inverted_index build(const carray<std::int64_t>& indptr, const carray<std::uint32_t>& indices, const py::array& data,
-                     std::uint32_t vocab_size, const carray<std::uint64_t>& doc_id_offsets,
-                     const carray<std::uint8_t>& doc_id_bytes, std::uint32_t block_size, std::uint64_t dense_min_df,
-                     double scale, unsigned threads) {
+const char* order_name(splade::doc_order_kind kind) {
+    switch (kind) {
+        case splade::doc_order_kind::bp: return "bp";
+        case splade::doc_order_kind::given: return "given";
+        case splade::doc_order_kind::input: break;
+    }
+    return nullptr;
+}
+
+splade::doc_order_kind parse_order(const std::string& name) {
+    if (name == "bp") return splade::doc_order_kind::bp;
+    if (name == "given") return splade::doc_order_kind::given;
+    throw std::invalid_argument("unknown doc order kind '" + name + "'");
+}
+
+// The documents of a build or reorder call (doc ids left empty when not needed).
+splade::build_input documents(const carray<std::int64_t>& indptr, const carray<std::uint32_t>& indices,
+                              const py::array& data, std::uint32_t vocab_size) {
     check_1d(indptr, "indptr");
     check_1d(indices, "indices");
-    check_1d(doc_id_offsets, "doc_id_offsets");
-    check_1d(doc_id_bytes, "doc_id_bytes");
     splade::build_input in;
     if (carray<std::uint8_t>::check_(data)) in.impact_bytes = 1;
     else if (carray<std::uint16_t>::check_(data)) in.impact_bytes = 2;
@@ -61,14 +75,25 @@ inverted_index build(const carray<std::int64_t>& indptr, const carray<std::uint3
         throw std::invalid_argument("indices and data must be one-dimensional and of equal length");
     if (indptr.shape(0) < 1) throw std::invalid_argument("indptr must hold at least one offset");
     in.n_docs = static_cast<std::size_t>(indptr.shape(0) - 1);
-    if (doc_id_offsets.shape(0) != indptr.shape(0)) throw std::invalid_argument("one doc id per document is needed");
-    if (doc_id_offsets.data()[in.n_docs] != static_cast<std::uint64_t>(doc_id_bytes.shape(0)))
-        throw std::invalid_argument("doc id offsets do not end at the size of the doc id bytes");
     in.indptr = indptr.data();
     in.indices = indices.data();
     in.impacts = data.data();
     in.nnz = static_cast<std::size_t>(indices.shape(0));
     in.vocab_size = vocab_size;
+    return in;
+}
+
+inverted_index build(const carray<std::int64_t>& indptr, const carray<std::uint32_t>& indices, const py::array& data,
+                     std::uint32_t vocab_size, const carray<std::uint64_t>& doc_id_offsets,
+                     const carray<std::uint8_t>& doc_id_bytes, std::uint32_t block_size, std::uint64_t dense_min_df,
+                     double scale, unsigned threads, const std::optional<carray<std::uint32_t>>& doc_order,
+                     const std::string& order_kind) {
+    splade::build_input in = documents(indptr, indices, data, vocab_size);
+    check_1d(doc_id_offsets, "doc_id_offsets");
+    check_1d(doc_id_bytes, "doc_id_bytes");
+    if (doc_id_offsets.shape(0) != indptr.shape(0)) throw std::invalid_argument("one doc id per document is needed");
+    if (doc_id_offsets.data()[in.n_docs] != static_cast<std::uint64_t>(doc_id_bytes.shape(0)))
+        throw std::invalid_argument("doc id offsets do not end at the size of the doc id bytes");
     in.doc_id_offsets = doc_id_offsets.data();
     in.doc_id_bytes = doc_id_bytes.data();
     splade::build_options options;
@@ -76,8 +101,38 @@ inverted_index build(const carray<std::int64_t>& indptr, const carray<std::uint3
     options.dense_min_df = dense_min_df;
     options.scale = scale;
     options.threads = threads;
+    if (doc_order) {
+        check_1d(*doc_order, "doc_order");
+        if (static_cast<std::size_t>(doc_order->shape(0)) != in.n_docs)
+            throw std::invalid_argument("doc_order must hold one entry per document");
+        options.doc_order = doc_order->data();
+        options.order_kind = parse_order(order_kind);
+    }
     py::gil_scoped_release release;
     return inverted_index::build(in, options);
+}
+
+py::array_t<std::uint32_t> bp_order(const carray<std::int64_t>& indptr, const carray<std::uint32_t>& indices,
+                                    const py::array& data, std::uint32_t vocab_size, std::uint32_t block_size,
+                                    std::uint32_t min_partition, unsigned max_depth, unsigned iterations,
+                                    std::uint64_t min_df, double max_df_ratio, std::uint64_t seed, unsigned threads) {
+    const splade::build_input in = documents(indptr, indices, data, vocab_size);
+    splade::bp_options options;
+    options.block_size = block_size;
+    options.min_partition = min_partition;
+    options.max_depth = max_depth;
+    options.iterations = iterations;
+    options.min_df = min_df;
+    options.max_df_ratio = max_df_ratio;
+    options.seed = seed;
+    options.threads = threads;
+    std::vector<splade::doc_t> order;
+    {
+        py::gil_scoped_release release;
+        order = splade::bp_order(in, options);
+    }
+    const auto n = static_cast<py::ssize_t>(order.size());
+    return adopt(std::move(order), {n});
 }
 
 py::tuple search(const inverted_index& index, const carray<std::int64_t>& indptr, const carray<std::int64_t>& terms,
@@ -123,6 +178,8 @@ py::dict stats(const inverted_index& index) {
     out["impact_dtype"] = index.impact_bytes() == 1 ? "uint8" : "uint16";
     out["codec"] = "simdbp128";
     out["scale"] = index.scale();
+    const char* order = order_name(index.order_kind());
+    out["doc_order"] = order ? py::object(py::str(order)) : py::object(py::none());
     out["bytes"] = sections;
     out["section_bytes"] = total;
     out["total_bytes"] = index.file_bytes();
@@ -148,10 +205,16 @@ PYBIND11_MODULE(_index, m) {
     for (splade::algorithm a : splade::all_algorithms) names.emplace_back(splade::algorithm_name(a));
     m.attr("ALGORITHMS") = py::tuple(py::cast(names));
 
+    m.def("bp_order", &bp_order, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("vocab_size"),
+          py::arg("block_size"), py::arg("min_partition"), py::arg("max_depth"), py::arg("iterations"),
+          py::arg("min_df"), py::arg("max_df_ratio"), py::arg("seed"), py::arg("threads"),
+          "Recursive graph bisection order of the rows (element i: the row placed at position i).");
+
     py::class_<inverted_index>(m, "Index")
         .def_static("build", &build, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("vocab_size"),
                     py::arg("doc_id_offsets"), py::arg("doc_id_bytes"), py::arg("block_size"), py::arg("dense_min_df"),
-                    py::arg("scale"), py::arg("threads"))
+                    py::arg("scale"), py::arg("threads"), py::arg("doc_order") = py::none(),
+                    py::arg("order_kind") = "given")
         .def_static(
             "load",
             [](const std::string& path, bool verify) {
@@ -178,5 +241,10 @@ PYBIND11_MODULE(_index, m) {
         .def("doc_id_offsets",
              [](py::object self) { return view(self.cast<const inverted_index&>().doc_id_offsets(), self); })
         .def("doc_id_bytes",
-             [](py::object self) { return view(self.cast<const inverted_index&>().doc_id_bytes(), self); });
+             [](py::object self) { return view(self.cast<const inverted_index&>().doc_id_bytes(), self); })
+        .def("doc_order", [](py::object self) -> py::object {
+            const auto order = self.cast<const inverted_index&>().doc_order();
+            if (order.size == 0) return py::none();
+            return view(order, self);
+        });
 }

@@ -19,25 +19,24 @@ namespace splade {
 namespace {
 
 void check_input(const build_input& in, const build_options& options) {
-    if (in.n_docs > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
-        throw std::invalid_argument("at most 2^31 - 1 documents are supported");
-    if (in.impact_bytes != 1 && in.impact_bytes != 2) throw std::invalid_argument("impacts must be uint8 or uint16");
+    check_csr(in);
     const std::uint32_t bs = options.block_size;
     if (bs < 8 || bs > 65536 || (bs & (bs - 1)) != 0)
         throw std::invalid_argument("block_size must be a power of two in [8, 65536], not " + std::to_string(bs));
-    if (in.indptr[0] != 0) throw std::invalid_argument("indptr must start at 0");
-    for (std::size_t d = 0; d < in.n_docs; ++d)
-        if (in.indptr[d + 1] < in.indptr[d]) throw std::invalid_argument("indptr must be non-decreasing");
-    if (static_cast<std::uint64_t>(in.indptr[in.n_docs]) != in.nnz)
-        throw std::invalid_argument("indptr[-1] differs from the number of entries");
-    for (std::size_t j = 0; j < in.nnz; ++j)
-        if (in.indices[j] >= in.vocab_size)
-            throw std::invalid_argument("term id " + std::to_string(in.indices[j]) + " >= vocab_size " +
-                                        std::to_string(in.vocab_size));
     if (in.doc_id_offsets[0] != 0) throw std::invalid_argument("doc id offsets must start at 0");
     for (std::size_t d = 0; d < in.n_docs; ++d)
         if (in.doc_id_offsets[d + 1] < in.doc_id_offsets[d])
             throw std::invalid_argument("doc id offsets must be non-decreasing");
+    if (options.doc_order) {
+        std::vector<bool> seen(in.n_docs, false);
+        for (std::size_t i = 0; i < in.n_docs; ++i) {
+            const std::uint32_t row = options.doc_order[i];
+            if (row >= in.n_docs || seen[row])
+                throw std::invalid_argument("doc_order must be a permutation of the " + std::to_string(in.n_docs) +
+                                            " rows (entry " + std::to_string(i) + " is " + std::to_string(row) + ")");
+            seen[row] = true;
+        }
+    }
 }
 
 std::uint32_t impact_at(const build_input& in, std::size_t j) {
@@ -81,8 +80,9 @@ bucket_plan plan_buckets(const std::vector<std::uint64_t>& df, std::uint64_t nnz
 }
 
 // Entries doc << 32 | (term - bucket's first term) << 16 | impact, grouped by bucket, each
-// bucket in doc order (zero impacts dropped).
-std::unique_ptr<std::uint64_t[]> scatter_to_buckets(const build_input& in, const bucket_plan& plan) {
+// bucket in (internal) doc order; internal doc d is row doc_order[d] (zero impacts dropped).
+std::unique_ptr<std::uint64_t[]> scatter_to_buckets(const build_input& in, const bucket_plan& plan,
+                                                    const std::uint32_t* doc_order) {
     const std::size_t n_buckets = plan.first_term.size() - 1;
     std::vector<std::uint32_t> bucket_of(in.vocab_size);
     for (std::size_t b = 0; b < n_buckets; ++b)
@@ -91,7 +91,9 @@ std::unique_ptr<std::uint64_t[]> scatter_to_buckets(const build_input& in, const
     std::vector<std::uint64_t> fill(plan.start.begin(), plan.start.end() - 1);
     std::unique_ptr<std::uint64_t[]> entries(new std::uint64_t[plan.start.back()]);  // every slot is written
     for (std::size_t d = 0; d < in.n_docs; ++d) {
-        for (auto j = static_cast<std::size_t>(in.indptr[d]); j < static_cast<std::size_t>(in.indptr[d + 1]); ++j) {
+        const std::size_t row = doc_order ? doc_order[d] : d;
+        for (auto j = static_cast<std::size_t>(in.indptr[row]); j < static_cast<std::size_t>(in.indptr[row + 1]);
+             ++j) {
             const std::uint32_t impact = impact_at(in, j);
             if (impact == 0) continue;
             const std::uint32_t t = in.indices[j];
@@ -108,7 +110,8 @@ struct bucket_sorter {
     std::vector<doc_t> docs;
     std::vector<std::uint16_t> impacts;
 
-    void sort(const std::uint64_t* entries, std::uint64_t n, std::uint32_t first_term, std::uint32_t n_terms) {
+    void sort(const std::uint64_t* entries, std::uint64_t n, std::uint32_t first_term, std::uint32_t n_terms,
+              const std::uint32_t* doc_order) {
         start.assign(std::size_t{n_terms} + 1, 0);
         for (std::uint64_t i = 0; i < n; ++i) ++start[((entries[i] >> 16) & 0xFFFF) + 1];
         for (std::uint32_t t = 0; t < n_terms; ++t) start[t + 1] += start[t];
@@ -121,7 +124,8 @@ struct bucket_sorter {
             const auto doc = static_cast<doc_t>(e >> 32);
             const std::uint64_t p = fill[local]++;
             if (p > start[local] && docs[p - 1] == doc)
-                throw std::invalid_argument("document row " + std::to_string(doc) + " holds term id " +
+                throw std::invalid_argument("document row " + std::to_string(doc_order ? doc_order[doc] : doc) +
+                                            " holds term id " +
                                             std::to_string(first_term + local) +
                                             " twice (sum or drop duplicates first)");
             docs[p] = doc;
@@ -213,6 +217,21 @@ void fill_dense_row(const term_postings& p, const term_entry& e, unsigned shift,
 
 }  // namespace
 
+void check_csr(const build_input& in) {
+    if (in.n_docs > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+        throw std::invalid_argument("at most 2^31 - 1 documents are supported");
+    if (in.impact_bytes != 1 && in.impact_bytes != 2) throw std::invalid_argument("impacts must be uint8 or uint16");
+    if (in.indptr[0] != 0) throw std::invalid_argument("indptr must start at 0");
+    for (std::size_t d = 0; d < in.n_docs; ++d)
+        if (in.indptr[d + 1] < in.indptr[d]) throw std::invalid_argument("indptr must be non-decreasing");
+    if (static_cast<std::uint64_t>(in.indptr[in.n_docs]) != in.nnz)
+        throw std::invalid_argument("indptr[-1] differs from the number of entries");
+    for (std::size_t j = 0; j < in.nnz; ++j)
+        if (in.indices[j] >= in.vocab_size)
+            throw std::invalid_argument("term id " + std::to_string(in.indices[j]) + " >= vocab_size " +
+                                        std::to_string(in.vocab_size));
+}
+
 inverted_index inverted_index::build(const build_input& in, const build_options& options) {
     check_input(in, options);
     auto store = std::make_shared<owned_storage>();
@@ -250,7 +269,7 @@ inverted_index inverted_index::build(const build_input& in, const build_options&
 
     const bucket_plan plan = plan_buckets(df, n_postings);
     const std::size_t n_buckets = plan.first_term.size() - 1;
-    std::unique_ptr<std::uint64_t[]> entries = scatter_to_buckets(in, plan);
+    std::unique_ptr<std::uint64_t[]> entries = scatter_to_buckets(in, plan, options.doc_order);
     std::vector<std::vector<std::uint8_t>> packed(n_buckets);
     std::vector<bucket_sorter> sorters(std::max(1u, options.threads));
     parallel_for(n_buckets, options.threads, 1, [&](unsigned worker, std::size_t begin, std::size_t end) {
@@ -258,7 +277,8 @@ inverted_index inverted_index::build(const build_input& in, const build_options&
         std::vector<std::uint16_t> scratch;
         for (std::size_t b = begin; b < end; ++b) {
             const std::uint32_t first = plan.first_term[b], n_terms = plan.first_term[b + 1] - first;
-            sorter.sort(entries.get() + plan.start[b], plan.start[b + 1] - plan.start[b], first, n_terms);
+            sorter.sort(entries.get() + plan.start[b], plan.start[b + 1] - plan.start[b], first, n_terms,
+                        options.doc_order);
             std::uint64_t bytes = 0;
             for (std::uint32_t local = 0; local < n_terms; ++local) {
                 term_entry& e = store->terms[first + local];
@@ -298,6 +318,10 @@ inverted_index inverted_index::build(const build_input& in, const build_options&
 
     store->doc_id_offsets.assign(in.doc_id_offsets, in.doc_id_offsets + in.n_docs + 1);
     store->doc_id_bytes.assign(in.doc_id_bytes, in.doc_id_bytes + in.doc_id_offsets[in.n_docs]);
+    if (options.doc_order && in.n_docs > 0) {
+        store->doc_order.assign(options.doc_order, options.doc_order + in.n_docs);
+        index.order_kind_ = options.order_kind == doc_order_kind::input ? doc_order_kind::given : options.order_kind;
+    }
 
     index.n_postings_ = n_postings;
     index.n_dense_rows_ = n_dense;
@@ -308,6 +332,7 @@ inverted_index inverted_index::build(const build_input& in, const build_options&
     index.block_max_ = {store->block_max.data(), store->block_max.size()};
     index.doc_id_offsets_ = {store->doc_id_offsets.data(), store->doc_id_offsets.size()};
     index.doc_id_bytes_ = {store->doc_id_bytes.data(), store->doc_id_bytes.size()};
+    index.doc_order_ = {store->doc_order.data(), store->doc_order.size()};
     index.storage_ = std::move(store);
     return index;
 }
@@ -326,7 +351,8 @@ std::vector<section_info> inverted_index::sections() const {
             {"postings", postings_.bytes()},
             {"block_max", block_max_.bytes()},
             {"doc_id_offsets", doc_id_offsets_.bytes()},
-            {"doc_ids", doc_id_bytes_.bytes()}};
+            {"doc_ids", doc_id_bytes_.bytes()},
+            {"doc_order", doc_order_.bytes()}};
 }
 
 }  // namespace splade

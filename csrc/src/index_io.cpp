@@ -1,8 +1,11 @@
 // Index file: a fixed little-endian header (magic, format version, byte-order mark, counts,
-// quantization scale, a table of six sections with an XXH64 checksum each, and a checksum of
-// the header itself), then the sections, each 64-byte aligned:
+// quantization scale, how the doc order was chosen, a table of seven sections with an XXH64
+// checksum each, and a checksum of the header itself), then the sections, each 64-byte aligned:
 //   terms (term_entry[vocab]) | blocks (block_meta[]) | postings (packed blocks) |
-//   block_max (uint8[dense rows][doc blocks]) | doc_id_offsets (uint64[n_docs + 1]) | doc_ids (UTF-8)
+//   block_max (uint8[dense rows][doc blocks]) | doc_id_offsets (uint64[n_docs + 1]) | doc_ids (UTF-8) |
+//   doc_order (uint32[n_docs], internal doc -> original row; empty when not reordered)
+// Doc ids are kept in original row order. Version 1 (six sections, no doc order) is refused
+// with a message asking for a rebuild.
 // save() writes a temp file beside the target, fsyncs it and renames it over the target.
 // load() memory-maps the file, checks the header, the section table and every offset and
 // count against the file (always), and the section checksums (unless verify is false).
@@ -28,10 +31,10 @@ namespace splade {
 namespace {
 
 constexpr char file_magic[8] = {'S', 'P', 'L', 'D', 'I', 'D', 'X', '1'};
-constexpr std::uint32_t format_version = 1;  // bump on any layout change
+constexpr std::uint32_t format_version = 2;  // bump on any layout change
 constexpr std::uint32_t byte_order_mark = 0x01020304;
 constexpr std::uint32_t codec_simdbp128 = 1;
-constexpr std::size_t section_count = 6;
+constexpr std::size_t section_count = 7;
 constexpr std::uint64_t section_alignment = 64;
 
 struct section_entry {
@@ -58,10 +61,13 @@ struct file_header {
     std::uint32_t impact_bytes;
     std::uint32_t codec;
     double scale;
+    std::uint32_t order_kind;  // doc_order_kind
+    std::uint32_t reserved;
     section_entry sections[section_count];
     std::uint64_t header_checksum;  // XXH64 of every byte above
 };
-static_assert(sizeof(file_header) == 288, "file_header is an on-disk record");
+static_assert(sizeof(file_header) == 328, "file_header is an on-disk record");
+constexpr std::size_t version_offset = offsetof(file_header, version);
 
 std::uint64_t align_up(std::uint64_t v) { return (v + section_alignment - 1) / section_alignment * section_alignment; }
 
@@ -189,6 +195,13 @@ const file_header& check_header(const std::string& path, const mapped_file& file
     const auto* bytes = static_cast<const std::uint8_t*>(file.addr);
     if (file.size < sizeof(file_magic) || std::memcmp(bytes, file_magic, sizeof(file_magic)) != 0)
         throw format_error(path + ": not a splade-core index (bad magic)");
+    if (file.size >= version_offset + 4) {  // before the size check: older headers are shorter
+        std::uint32_t version;
+        std::memcpy(&version, bytes + version_offset, 4);
+        if (version != format_version)
+            throw format_error(path + ": index format version " + std::to_string(version) + ", this build reads " +
+                               std::to_string(format_version) + " (rebuild the index, or it is corrupt)");
+    }
     if (file.size < sizeof(file_header))
         throw format_error(path + ": truncated index (" + std::to_string(file.size) + " bytes, header needs " +
                            std::to_string(sizeof(file_header)) + ")");
@@ -196,9 +209,6 @@ const file_header& check_header(const std::string& path, const mapped_file& file
     if (h.byte_order != byte_order_mark)
         throw format_error(path + ": index written with another byte order (or corrupt header)");
     if (header_checksum(h) != h.header_checksum) corrupt(path, "header checksum mismatch");
-    if (h.version != format_version)
-        throw format_error(path + ": index format version " + std::to_string(h.version) + ", this build reads " +
-                           std::to_string(format_version));
     if (h.file_bytes != file.size)
         throw format_error(path + ": truncated index (" + std::to_string(file.size) + " bytes, header says " +
                            std::to_string(h.file_bytes) + ")");
@@ -228,8 +238,8 @@ void check_sections(const std::string& path, const file_header& h, const mapped_
 
 void inverted_index::save(const std::string& path) const {
     const std::vector<section_info> infos = sections();
-    const void* data[section_count] = {terms_.data, blocks_.data, postings_.data,
-                                    block_max_.data, doc_id_offsets_.data, doc_id_bytes_.data};
+    const void* data[section_count] = {terms_.data,          blocks_.data,       postings_.data, block_max_.data,
+                                       doc_id_offsets_.data, doc_id_bytes_.data, doc_order_.data};
     file_header h;
     std::memset(&h, 0, sizeof(h));
     std::memcpy(h.magic, file_magic, sizeof(file_magic));
@@ -246,6 +256,7 @@ void inverted_index::save(const std::string& path) const {
     h.impact_bytes = impact_bytes_;
     h.codec = codec_simdbp128;
     h.scale = scale_;
+    h.order_kind = static_cast<std::uint32_t>(order_kind_);
     std::uint64_t offset = sizeof(file_header);
     for (std::size_t s = 0; s < section_count; ++s) {
         offset = align_up(offset);
@@ -306,16 +317,22 @@ inverted_index inverted_index::load(const std::string& path, bool verify) {
     auto [block_max, n_block_max] = section(3, 1);
     auto [offsets, n_offsets] = section(4, sizeof(std::uint64_t));
     auto [ids, n_id_bytes] = section(5, 1);
+    auto [order, n_order] = section(6, sizeof(doc_t));
     if (n_terms != h.vocab_size) corrupt(path, "term table size");
     if (h.n_dense_rows > h.vocab_size || n_block_max != h.n_dense_rows * index.n_doc_blocks())
         corrupt(path, "block-max table size");
     if (n_offsets != h.n_docs + 1) corrupt(path, "doc id table size");
+    if (h.order_kind > static_cast<std::uint32_t>(doc_order_kind::given) || h.reserved != 0 ||
+        (h.order_kind == 0) != (n_order == 0) || (n_order != 0 && n_order != h.n_docs))
+        corrupt(path, "doc order");
+    index.order_kind_ = static_cast<doc_order_kind>(h.order_kind);
     index.terms_ = {reinterpret_cast<const term_entry*>(terms), n_terms};
     index.blocks_ = {reinterpret_cast<const block_meta*>(blocks), n_blocks};
     index.postings_ = {postings, n_postings_bytes};
     index.block_max_ = {block_max, n_block_max};
     index.doc_id_offsets_ = {reinterpret_cast<const std::uint64_t*>(offsets), n_offsets};
     index.doc_id_bytes_ = {ids, n_id_bytes};
+    index.doc_order_ = {reinterpret_cast<const doc_t*>(order), n_order};
 
     // Every offset and count that a cursor will follow, checked once here.
     const std::uint32_t impact_limit = index.impact_bytes_ == 1 ? 0xFFu : 0xFFFFu;
@@ -356,6 +373,14 @@ inverted_index inverted_index::load(const std::string& path, bool verify) {
     if (off[0] != 0 || off[h.n_docs] != n_id_bytes) corrupt(path, "doc id offsets");
     for (std::uint64_t d = 0; d < h.n_docs; ++d)
         if (off[d + 1] < off[d]) corrupt(path, "doc id offsets");
+    if (n_order) {  // results are rows: a permutation keeps them in range and unique
+        std::vector<bool> seen(n_order, false);
+        for (std::uint64_t i = 0; i < n_order; ++i) {
+            const doc_t row = index.doc_order_[i];
+            if (row >= n_order || seen[row]) corrupt(path, "doc order is not a permutation");
+            seen[row] = true;
+        }
+    }
 
     index.block_offsets_ = std::move(block_offsets);
     index.storage_ = std::move(file);

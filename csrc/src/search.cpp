@@ -159,7 +159,7 @@ void run_query(const inverted_index& index, const search_options& options, worke
     s.query.clear();
     for (const term_weight& tw : s.terms) s.query.push_back({index.postings(tw.first), tw.second});
     topk_queue<Score> topk(std::min<std::size_t>(options.k, index.n_docs() ? index.n_docs() : 1),
-                           static_cast<Score>(initial_floor(index, s.terms, options.k)));
+                           static_cast<Score>(initial_floor(index, s.terms, options.k)), index.doc_map());
     const prune_rule rule{options.alpha};
     switch (options.algo) {
         case algorithm::exhaustive:

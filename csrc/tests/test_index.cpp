@@ -1,6 +1,7 @@
 // C++ test driver of the engine (no Python): codec round trips, XXH64 vectors, exact top-k of
-// every algorithm against brute force (random, tied and extreme inputs, 1-3 threads), save/load
-// round trips, and truncated / bit-flipped files. Built with ASan + UBSan by the Makefile here.
+// every algorithm against brute force (random, tied and extreme inputs, 1-3 threads, in input,
+// graph-bisection and reversed doc order), save/load round trips, and truncated / bit-flipped
+// files. Built with ASan + UBSan by the Makefile here.
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "splade/checksum.hpp"
 #include "splade/codec.hpp"
 #include "splade/index.hpp"
+#include "splade/reorder.hpp"
 #include "splade/search.hpp"
 
 using namespace splade;
@@ -74,15 +76,9 @@ collection random_collection(rng& r, std::size_t n, std::uint32_t vocab, std::ui
     return c;
 }
 
-inverted_index build(const collection& c, unsigned impact_bytes, std::uint32_t block_size,
-                     std::uint64_t dense_min_df = 0) {
-    std::vector<std::uint8_t> narrow(c.impacts.begin(), c.impacts.end());
-    std::vector<std::uint64_t> id_offsets{0};
-    std::string ids;
-    for (std::size_t d = 0; d < c.n_docs(); ++d) {
-        ids += "doc" + std::to_string(d);
-        id_offsets.push_back(ids.size());
-    }
+enum class order { input, bp, reversed };
+
+build_input documents(const collection& c, const std::vector<std::uint8_t>& narrow, unsigned impact_bytes) {
     build_input in;
     in.indptr = c.indptr.data();
     in.n_docs = c.n_docs();
@@ -91,6 +87,19 @@ inverted_index build(const collection& c, unsigned impact_bytes, std::uint32_t b
     in.impact_bytes = impact_bytes;
     in.nnz = c.indices.size();
     in.vocab_size = c.vocab;
+    return in;
+}
+
+inverted_index build(const collection& c, unsigned impact_bytes, std::uint32_t block_size,
+                     std::uint64_t dense_min_df = 0, order doc_order = order::input) {
+    std::vector<std::uint8_t> narrow(c.impacts.begin(), c.impacts.end());
+    std::vector<std::uint64_t> id_offsets{0};
+    std::string ids;
+    for (std::size_t d = 0; d < c.n_docs(); ++d) {
+        ids += "doc" + std::to_string(d);
+        id_offsets.push_back(ids.size());
+    }
+    build_input in = documents(c, narrow, impact_bytes);
     in.doc_id_offsets = id_offsets.data();
     in.doc_id_bytes = reinterpret_cast<const std::uint8_t*>(ids.data());
     build_options options;
@@ -98,6 +107,18 @@ inverted_index build(const collection& c, unsigned impact_bytes, std::uint32_t b
     options.dense_min_df = dense_min_df;
     options.threads = 2;
     options.scale = 100.0;
+    std::vector<doc_t> permutation;
+    if (doc_order == order::bp) {
+        bp_options bp;
+        bp.block_size = block_size;
+        bp.iterations = 6;
+        bp.threads = 2;
+        permutation = bp_order(in, bp);
+        options.order_kind = doc_order_kind::bp;
+    } else if (doc_order == order::reversed) {
+        for (std::size_t d = c.n_docs(); d-- > 0;) permutation.push_back(static_cast<doc_t>(d));
+    }
+    if (doc_order != order::input) options.doc_order = permutation.data();
     return inverted_index::build(in, options);
 }
 
@@ -208,16 +229,16 @@ void test_checksum() {
     CHECK(xxhash64(longer.data(), 99) != xxhash64(longer.data(), 100));
 }
 
-void test_search() {
+void test_search(order o) {
     rng r{7};
     {
         const collection c = random_collection(r, 3000, 200, 30, 255, false);
         const queries q = random_queries(r, 40, 200, 20, 255);
-        check_exact(build(c, 1, 64), c, q, "random u8 bs=64");
-        check_exact(build(c, 1, 8), c, q, "random u8 bs=8");
-        check_exact(build(c, 1, 16, 1), c, q, "every term with a block-max row");
-        check_exact(build(c, 2, 16, 1u << 30), c, q, "no block-max rows, uint16");
-        const inverted_index index = build(c, 1, 32);
+        check_exact(build(c, 1, 64, 0, o), c, q, "random u8 bs=64");
+        check_exact(build(c, 1, 8, 0, o), c, q, "random u8 bs=8");
+        check_exact(build(c, 1, 16, 1, o), c, q, "every term with a block-max row");
+        check_exact(build(c, 2, 16, 1u << 30, o), c, q, "no block-max rows, uint16");
+        const inverted_index index = build(c, 1, 32, 0, o);
         for (algorithm a : {algorithm::bmp, algorithm::maxscore}) {  // approximate: valid, true scores
             search_options options;
             options.algo = a;
@@ -239,13 +260,13 @@ void test_search() {
     {
         const collection c = random_collection(r, 1500, 50, 20, 3, true);  // every impact equal
         const queries q = random_queries(r, 30, 50, 8, 1);
-        check_exact(build(c, 1, 16), c, q, "ties");
+        check_exact(build(c, 1, 16, 0, o), c, q, "ties");
     }
     {
         const collection c = random_collection(r, 800, 400, 300, 65535, true);  // max impacts, many terms
         queries q = random_queries(r, 10, 400, 300, 65535);
         for (auto& w : q.weights) w = 65535;
-        check_exact(build(c, 2, 32), c, q, "u16 extremes");
+        check_exact(build(c, 2, 32, 0, o), c, q, "u16 extremes");
     }
     {
         collection c;  // one document, one term in every query
@@ -257,7 +278,7 @@ void test_search() {
         q.indptr = {0, 0, 1, 3};  // empty query, absent term, mixed
         q.terms = {1, 3, 9};
         q.weights = {5, 2, 4};
-        check_exact(build(c, 1, 64), c, q, "one document");
+        check_exact(build(c, 1, 64, 0, o), c, q, "one document");
     }
     {
         collection c;  // a term in every document
@@ -271,8 +292,53 @@ void test_search() {
         q.indptr = {0, 1};
         q.terms = {1};
         q.weights = {3};
-        check_exact(build(c, 1, 64), c, q, "long list");
+        check_exact(build(c, 1, 64, 0, o), c, q, "long list");
     }
+}
+
+// The order is a permutation, the same for any thread count, and groups documents of
+// disjoint term sets into the same blocks.
+void test_reorder() {
+    rng r{5};
+    collection c;
+    c.vocab = 256;
+    std::vector<std::uint32_t> topic;
+    for (std::size_t d = 0; d < 512; ++d) {
+        topic.push_back(static_cast<std::uint32_t>(d % 8));  // 64 documents per topic, interleaved
+        for (std::uint32_t t = 0; t < 32; ++t)
+            if (r.below(2)) {
+                c.indices.push_back(topic.back() * 32 + t);
+                c.impacts.push_back(static_cast<std::uint16_t>(1 + r.below(255)));
+            }
+        c.indptr.push_back(static_cast<std::int64_t>(c.indices.size()));
+    }
+    const std::vector<std::uint8_t> narrow(c.impacts.begin(), c.impacts.end());
+    const build_input in = documents(c, narrow, 1);
+    bp_options options;
+    options.block_size = 16;
+    const std::vector<doc_t> one = bp_order(in, options);
+    options.threads = 3;
+    CHECK(bp_order(in, options) == one);
+    std::vector<doc_t> sorted = one;
+    std::sort(sorted.begin(), sorted.end());
+    bool permutation = sorted.size() == c.n_docs();
+    for (std::size_t i = 0; i < sorted.size(); ++i) permutation &= sorted[i] == i;
+    CHECK(permutation);
+    std::size_t pure = 0;
+    for (std::size_t b = 0; b < one.size() / 16; ++b) {
+        bool same = true;
+        for (std::size_t i = 1; i < 16; ++i) same &= topic[one[b * 16 + i]] == topic[one[b * 16]];
+        pure += same;
+    }
+    CHECK(pure * 10 >= 9 * (one.size() / 16));
+    options.max_df_ratio = 0.0;
+    bool threw = false;
+    try {
+        bp_order(in, options);
+    } catch (const std::invalid_argument&) {
+        threw = true;
+    }
+    CHECK(threw);
 }
 
 void test_bad_input() {
@@ -329,7 +395,8 @@ void test_persistence() {
     rng r{99};
     const collection c = random_collection(r, 2000, 150, 25, 255, false);
     const queries q = random_queries(r, 20, 150, 15, 255);
-    const inverted_index built = build(c, 1, 32);
+    const inverted_index built = build(c, 1, 32, 0, order::bp);
+    CHECK(built.doc_map() != nullptr && built.order_kind() == doc_order_kind::bp);
     char dir_template[] = "/tmp/splade-index-test.XXXXXX";
     const std::string dir = ::mkdtemp(dir_template);
     const std::string path = dir + "/index.bin";
@@ -339,6 +406,8 @@ void test_persistence() {
     CHECK(loaded.scale() == 100.0 && loaded.file_bytes() == read_file(path).size());
     check_exact(loaded, c, q, "loaded");
     CHECK(loaded.doc_id_bytes().size == built.doc_id_bytes().size);
+    CHECK(loaded.order_kind() == doc_order_kind::bp && loaded.doc_order().size == c.n_docs() &&
+          std::equal(loaded.doc_map(), loaded.doc_map() + c.n_docs(), built.doc_map()));
 
     const std::vector<char> bytes = read_file(path);
     const std::string damaged = dir + "/damaged.bin";
@@ -376,7 +445,10 @@ void test_persistence() {
 int main() {
     test_codec();
     test_checksum();
-    test_search();
+    test_search(order::input);
+    test_search(order::bp);
+    test_search(order::reversed);
+    test_reorder();
     test_bad_input();
     test_persistence();
     if (failures) {

@@ -1,5 +1,5 @@
 """Inverted index over quantized sparse vectors (C++ engine, see csrc/ and inverted_index.py)."""
 
-from .inverted_index import ALGORITHMS, DEFAULT_ALGORITHM, IndexFormatError, InvertedIndex
+from .inverted_index import ALGORITHMS, DEFAULT_ALGORITHM, BPOptions, IndexFormatError, InvertedIndex, bp_order
 
-__all__ = ["ALGORITHMS", "DEFAULT_ALGORITHM", "IndexFormatError", "InvertedIndex"]
+__all__ = ["ALGORITHMS", "DEFAULT_ALGORITHM", "BPOptions", "IndexFormatError", "InvertedIndex", "bp_order"]

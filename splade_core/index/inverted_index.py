@@ -14,11 +14,17 @@ are ignored; a repeated term id in a query row is an error. Results are two [n_q
 arrays: doc_idx (int32) and scores, best first — higher score, then smaller doc_idx — holding
 only documents that share at least one term with the query, padded with doc_idx -1 and score 0
 (so k > n_docs is allowed).
+
+An index may be built with its documents reordered (`reorder="bp"`: recursive graph bisection,
+so that documents sharing terms get nearby internal indices and block-max pruning skips more).
+The order is stored in the file, and nothing else changes for the caller: doc_idx are still
+input rows, and equal scores still go to the smaller row.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +40,101 @@ IndexFormatError.__doc__ = "The file is not an index, or it is truncated or corr
 ALGORITHMS: tuple[str, ...] = tuple(_index.ALGORITHMS)
 DEFAULT_ALGORITHM = "exhaustive"
 CODEC_OPTIONS = {"codec": "simdbp128", "dense_min_df": None}
+REORDERINGS: tuple[str, ...] = ("bp",)
 _FLOAT_FIXED_POINT = 65535.0
 _MAX_WEIGHT = 65535
+
+
+@dataclass(frozen=True)
+class BPOptions:
+    """Recursive graph bisection (Dhulipala et al., KDD 2016; Mackenzie et al., ECIR 2019), as
+    in PISA's `reorder-docids --recursive-graph-bisection`: partitions are split in two, and for
+    `iterations` rounds the documents whose move lowers the log-gap cost most are swapped
+    between the halves; then each half is split in turn, down to `min_partition` documents
+    (default: the index's block_size; splits fall on block boundaries) or `max_depth` levels.
+    Terms in fewer than `min_df` documents or in more than `max_df_ratio` of them are ignored.
+    `seed` 0 starts from the input order, any other value from a seeded shuffle of it. The same
+    input and options give the same order, whatever the thread count.
+
+    In `InvertedIndex.build` these are the keyword options `bp_iterations`, `bp_min_partition`...
+    """
+
+    iterations: int = 20
+    min_partition: int | None = None
+    max_depth: int | None = None
+    min_df: int = 2
+    max_df_ratio: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("iterations", "min_df", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"BP {name} must be a non-negative integer, not {value!r}")
+        if self.seed >= 2**64:
+            raise ValueError(f"BP seed must be below 2^64, not {self.seed}")
+        for name in ("min_partition", "max_depth"):
+            value = getattr(self, name)
+            if value is not None:
+                _positive_int(value, f"BP {name}")
+        ratio = self.max_df_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.number)) or not 0.0 < ratio <= 1.0:
+            raise ValueError(f"BP max_df_ratio must be in (0, 1], not {ratio!r}")
+
+
+_BP_KEYWORDS = {f"bp_{f.name}": f.name for f in fields(BPOptions)}
+
+
+def bp_order(
+    docs_csr,
+    *,
+    vocab_size: int | None = None,
+    block_size: int = 64,
+    threads: int = 1,
+    options: BPOptions | None = None,
+) -> np.ndarray:
+    """Recursive graph bisection order of the rows of `docs_csr` (see `BPOptions`): a uint32
+    permutation whose element i is the row to place at position i; `InvertedIndex.build(...,
+    doc_order=order)` indexes the rows in that order. The GIL is released while it runs."""
+    options = BPOptions() if options is None else options
+    if not isinstance(options, BPOptions):
+        raise TypeError(f"options must be a BPOptions, not {type(options).__name__}")
+    indptr, indices, data, width = _as_csr(docs_csr, "docs")
+    if len(indptr) - 1 > np.iinfo(np.int32).max:
+        raise ValueError("at most 2^31 - 1 documents are supported")
+    vocab_size = _vocab_size(vocab_size, width, indices)
+    indices = _term_ids(indices, vocab_size, "docs")
+    data = _impacts(data)
+    block_size = _positive_int(block_size, "block_size")
+    if block_size >= 2**32:
+        raise ValueError(f"block_size must be below 2^32, not {block_size}")
+    return _bp_order(indptr, indices, data, vocab_size, block_size, options, _positive_int(threads, "threads"))
+
+
+def _bp_order(indptr, indices, data, vocab_size: int, block_size: int, options: BPOptions, threads: int):
+    """The engine's bp_order on arrays already coerced to its dtypes."""
+    settings = (options.min_partition or 0, options.max_depth or 0, int(options.iterations), int(options.min_df))
+    return _index.bp_order(
+        indptr,
+        indices,
+        data,
+        vocab_size,
+        block_size,
+        *settings,
+        float(options.max_df_ratio),
+        int(options.seed),
+        threads,
+    )
 
 
 class InvertedIndex:
     """A compressed, memory-mappable inverted index over quantized sparse vectors.
 
     `algorithms` are all exact: "exhaustive" (term-at-a-time over cache-sized windows of
-    documents, no pruning; the default, fastest on the collections measured), "bmp" (block-max
-    pruning over doc-range blocks; it prunes most when similar documents have nearby doc
-    indices) and "maxscore" (document-at-a-time MaxScore). Two options make a search approximate, never
+    documents, no pruning; the default, fastest on the collections measured without
+    reordering), "bmp" (block-max pruning over doc-range blocks; it prunes most when similar
+    documents have nearby doc indices, i.e. after `reorder="bp"`) and "maxscore"
+    (document-at-a-time MaxScore). Two options make a search approximate, never
     by default: `alpha` < 1 prunes when a bound times alpha is below the k-th score (bmp,
     maxscore), and `term_ratio` < 1 keeps only the heaviest ceil(term_ratio * n) query terms.
     """
@@ -71,7 +161,9 @@ class InvertedIndex:
         block_size: int = 64,
         scale: float = 0.0,
         threads: int = 1,
-        **codec_options: Any,
+        reorder: str | BPOptions | None = None,
+        doc_order=None,
+        **options: Any,
     ) -> InvertedIndex:
         """Index documents given as scipy sparse rows or a tuple (indptr, indices, data).
 
@@ -81,10 +173,34 @@ class InvertedIndex:
         quantization scale of the impacts, stored in the file (0 = unknown). Codec options:
         `codec="simdbp128"` (the only codec) and `dense_min_df` (terms with at least this many
         postings store a block-max row; default: one per doc-range block).
+
+        `reorder`: None (index the rows in input order), "bp" or a `BPOptions` (reorder them
+        by recursive graph bisection first, with `threads`; the keyword options `bp_iterations`,
+        `bp_min_partition`, `bp_max_depth`, `bp_min_df`, `bp_max_df_ratio` and `bp_seed` set the
+        `BPOptions` fields). `doc_order`: a permutation of the rows to index them in instead
+        (element i: the row placed at position i, as `bp_order` returns).
         """
+        bp_keywords = {_BP_KEYWORDS[key]: options.pop(key) for key in list(options) if key in _BP_KEYWORDS}
+        codec_options = options
         unknown = sorted(set(codec_options) - set(CODEC_OPTIONS))
         if unknown:
-            raise TypeError(f"unknown codec option(s) {unknown}; known: {sorted(CODEC_OPTIONS)}")
+            raise TypeError(
+                f"unknown codec option(s) {unknown}; known: {sorted(CODEC_OPTIONS)} (BP: {sorted(_BP_KEYWORDS)})"
+            )
+        if isinstance(reorder, BPOptions):
+            if bp_keywords:
+                raise TypeError("give BP settings either as a BPOptions or as bp_* keywords, not both")
+            bp_options = reorder
+        elif reorder is None:
+            if bp_keywords:
+                raise TypeError(f"bp_* options {sorted(bp_keywords)} need reorder='bp'")
+            bp_options = None
+        elif reorder in REORDERINGS:
+            bp_options = BPOptions(**bp_keywords)
+        else:
+            raise ValueError(f"reorder must be None, 'bp' or a BPOptions, not {reorder!r}")
+        if bp_options is not None and doc_order is not None:
+            raise ValueError("give either reorder or doc_order, not both")
         if codec_options.get("codec", "simdbp128") != "simdbp128":
             raise ValueError(f"codec must be 'simdbp128', not {codec_options['codec']!r}")
         dense_min_df = codec_options.get("dense_min_df")
@@ -103,10 +219,15 @@ class InvertedIndex:
         scale = float(scale)
         if not np.isfinite(scale) or scale < 0:
             raise ValueError(f"scale must be a non-negative number (0 = unknown), not {scale}")
-        engine = _index.Index.build(
-            indptr, indices, data, vocab_size, offsets, blob, block_size, dense_min_df, scale,
-            _positive_int(threads, "threads"),
-        )
+        threads = _positive_int(threads, "threads")
+        kind = "given"
+        if bp_options is not None:
+            doc_order = _bp_order(indptr, indices, data, vocab_size, block_size, bp_options, threads)
+            kind = "bp"
+        elif doc_order is not None:
+            doc_order = _doc_order(doc_order, n_docs)
+        layout = (block_size, dense_min_df, scale, threads, doc_order, kind)
+        engine = _index.Index.build(indptr, indices, data, vocab_size, offsets, blob, *layout)
         return cls(engine)
 
     @classmethod
@@ -116,8 +237,11 @@ class InvertedIndex:
             raise ValueError("vectors hold float weights: quantize them first (splade_core.sparse.quantize)")
         scale = float(vectors.meta.get("quantization", {}).get("scale", 0.0))
         return cls.build(
-            (vectors.indptr, vectors.indices, vectors.data), vectors.ids,
-            vocab_size=vectors.vocab_size, scale=scale, **options,
+            (vectors.indptr, vectors.indices, vectors.data),
+            vectors.ids,
+            vocab_size=vectors.vocab_size,
+            scale=scale,
+            **options,
         )
 
     # ---- persistence --------------------------------------------------------------------
@@ -194,6 +318,12 @@ class InvertedIndex:
         return out
 
     @property
+    def doc_order(self) -> np.ndarray | None:
+        """The rows in internal order (uint32, read-only; element i: the row indexed as internal
+        doc i), or None when the index keeps the input order."""
+        return self._engine.doc_order()
+
+    @property
     def vocab_size(self) -> int:
         return self._engine.vocab_size
 
@@ -203,7 +333,8 @@ class InvertedIndex:
         return self._engine.scale
 
     def stats(self) -> dict[str, Any]:
-        """Counts and sizes: docs, terms, postings, bytes per section, total file bytes."""
+        """Counts and sizes: docs, terms, postings, bytes per section, total file bytes, and
+        `doc_order`: None (input order), "bp" (reordered by graph bisection) or "given"."""
         stats = self._engine.stats()
         stats["bytes_per_posting"] = stats["total_bytes"] / max(1, stats["postings"])
         return stats
@@ -213,9 +344,10 @@ class InvertedIndex:
 
     def __repr__(self) -> str:
         s = self._engine.stats()
+        order = f", doc_order={s['doc_order']}" if s["doc_order"] else ""
         return (
             f"InvertedIndex(docs={s['docs']}, terms={s['terms']}, postings={s['postings']}, "
-            f"impacts={s['impact_dtype']}, block_size={s['block_size']}, bytes={s['total_bytes']})"
+            f"impacts={s['impact_dtype']}, block_size={s['block_size']}{order}, bytes={s['total_bytes']})"
         )
 
 
@@ -244,6 +376,18 @@ def _as_csr(obj, what: str):
     if indices.ndim != 1 or data.ndim != 1 or len(indices) != len(data):
         raise ValueError(f"{what}: indices and data must be one-dimensional and of equal length")
     return _indptr(indptr, len(indices), what), indices, data, width
+
+
+def _doc_order(order, n_docs: int) -> np.ndarray:
+    """A permutation of range(n_docs) as uint32 (the engine checks that it is one)."""
+    order = np.asarray(order)
+    if order.ndim != 1 or order.dtype.kind not in "iu":
+        raise ValueError("doc_order must be a one-dimensional integer array")
+    if len(order) != n_docs:
+        raise ValueError(f"doc_order holds {len(order)} entries for {n_docs} documents")
+    if len(order) and (int(order.min()) < 0 or int(order.max()) >= n_docs):
+        raise ValueError(f"doc_order must be a permutation of range({n_docs})")
+    return np.ascontiguousarray(order, dtype=np.uint32)
 
 
 def _query_csr(obj) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

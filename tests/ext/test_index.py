@@ -1,5 +1,7 @@
 """InvertedIndex search against a NumPy/SciPy brute force: exact top-k (ids and scores) for
-every exact algorithm and thread count, on random and adversarial collections."""
+every exact algorithm and thread count, on random and adversarial collections, each indexed in
+input order, reordered by graph bisection, and in reversed order (ties must still go to the
+smaller input row)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,21 @@ from splade_core.index import InvertedIndex
 from splade_core.sparse import SparseVectors
 
 THREADS = (1, 2, 3)
+ORDERS = ("input", "bp", "reversed")
+
+
+@pytest.fixture(params=ORDERS)
+def order(request) -> str:
+    return request.param
+
+
+def build(docs, doc_ids=None, order: str = "input", **options) -> InvertedIndex:
+    """An index of `docs` in input order, BP order, or reversed order."""
+    if order == "bp":
+        return InvertedIndex.build(docs, doc_ids, reorder="bp", bp_iterations=8, threads=2, **options)
+    if order == "reversed":
+        return InvertedIndex.build(docs, doc_ids, doc_order=np.arange(docs.shape[0])[::-1], **options)
+    return InvertedIndex.build(docs, doc_ids, **options)
 
 
 def brute_force(docs: sp.csr_array, queries: sp.csr_array, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -32,7 +49,11 @@ def random_csr(rng, n_rows, vocab, per_row, high, dtype=np.uint8, skew=True) -> 
     rows, cols = [], []
     for r in range(n_rows):
         size = int(rng.integers(0, per_row + 1))
-        pool = np.minimum(rng.integers(0, vocab, 2 * size), rng.integers(0, vocab, 2 * size)) if skew else rng.integers(0, vocab, 2 * size)
+        pool = (
+            np.minimum(rng.integers(0, vocab, 2 * size), rng.integers(0, vocab, 2 * size))
+            if skew
+            else rng.integers(0, vocab, 2 * size)
+        )
         terms = np.unique(pool)[:size]
         rows.append(np.full(len(terms), r))
         cols.append(terms)
@@ -62,45 +83,46 @@ def collection():
 
 
 @pytest.mark.parametrize("block_size", [8, 64, 512])
-def test_random_collection_matches_brute_force(collection, block_size):
+def test_random_collection_matches_brute_force(collection, block_size, order):
     docs, queries = collection
-    index = InvertedIndex.build(docs, None, block_size=block_size)
+    index = build(docs, None, order, block_size=block_size)
+    assert index.stats()["doc_order"] == {"input": None, "bp": "bp", "reversed": "given"}[order]
     assert_exact(index, docs, queries)
 
 
-def test_all_terms_dense_or_all_sparse(collection):
+def test_all_terms_dense_or_all_sparse(collection, order):
     docs, queries = collection
     for dense_min_df in (1, 10**9):  # every term with a block-max row / none
-        assert_exact(InvertedIndex.build(docs, None, dense_min_df=dense_min_df), docs, queries, ks=(10,))
+        assert_exact(build(docs, None, order, dense_min_df=dense_min_df), docs, queries, ks=(10,))
 
 
-def test_ties_everywhere():
+def test_ties_everywhere(order):
     rng = np.random.default_rng(1)
     docs = random_csr(rng, 2000, 40, 10, 1)  # every impact is 1
     queries = random_csr(rng, 20, 40, 6, 1)
-    assert_exact(InvertedIndex.build(docs, None, block_size=16), docs, queries, ks=(1, 10, 500))
+    assert_exact(build(docs, None, order, block_size=16), docs, queries, ks=(1, 10, 500))
 
 
-def test_uint16_extremes_do_not_overflow():
+def test_uint16_extremes_do_not_overflow(order):
     rng = np.random.default_rng(2)
     docs = random_csr(rng, 300, 400, 300, 1, dtype=np.uint16) * np.uint16(65535)
     queries = sp.csr_array(docs[:5].toarray().astype(np.int64))  # weights 65535, ~150 terms
-    index = InvertedIndex.build(sp.csr_array(docs.astype(np.uint16)), None)
+    index = build(sp.csr_array(docs.astype(np.uint16)), None, order)
     assert index.stats()["impact_dtype"] == "uint16"
     assert_exact(index, docs, queries, ks=(3, 50))
     _, scores = index.search(queries, k=1)
     assert scores.max() > 2**32  # really in the 64-bit accumulator range
 
 
-def test_uint8_max_impacts_many_terms():
+def test_uint8_max_impacts_many_terms(order):
     docs = sp.csr_array(np.full((50, 600), 255, dtype=np.uint8))
     queries = sp.csr_array(np.full((2, 600), 255, dtype=np.uint8))
-    assert_exact(InvertedIndex.build(docs, None), docs, queries, ks=(10, 60))
+    assert_exact(build(docs, None, order), docs, queries, ks=(10, 60))
 
 
-def test_empty_unknown_and_absent_terms():
+def test_empty_unknown_and_absent_terms(order):
     docs = sp.csr_array(np.array([[0, 3, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]], dtype=np.uint8))
-    index = InvertedIndex.build(docs, None, vocab_size=6)  # terms 2, 4, 5: no postings
+    index = build(docs, None, order, vocab_size=6)  # terms 2, 4, 5: no postings
     indptr = np.array([0, 0, 2, 3, 5])
     terms = np.array([2, 4, 70000, 5, 1])  # empty row; absent; unknown (>= vocab); mixed
     weights = np.array([9, 9, 9, 9, 2])
@@ -110,25 +132,25 @@ def test_empty_unknown_and_absent_terms():
         np.testing.assert_array_equal(scores, [[0] * 3, [0] * 3, [0] * 3, [6, 0, 0]])
 
 
-def test_k_beyond_collection_and_one_document():
+def test_k_beyond_collection_and_one_document(order):
     docs = sp.csr_array(np.array([[5, 0, 2]], dtype=np.uint8))
     queries = sp.csr_array(np.array([[1, 1, 0], [0, 0, 3], [0, 1, 0]], dtype=np.uint8))
-    index = InvertedIndex.build(docs, ["only"])
+    index = build(docs, ["only"], order)
     assert len(index) == 1
     assert_exact(index, docs, queries, ks=(1, 4))
     doc_idx, _ = index.search(queries, k=4)
     assert index.to_doc_ids(doc_idx)[1].tolist() == ["only", "", "", ""]
 
 
-def test_a_term_in_every_document():
+def test_a_term_in_every_document(order):
     n = 5000
     docs = sp.csr_array((np.arange(n) % 7 + 1).astype(np.uint8)[:, None] * np.ones((1, 2), dtype=np.uint8))
     queries = sp.csr_array(np.array([[3, 0], [0, 1], [2, 5]], dtype=np.uint8))
-    assert_exact(InvertedIndex.build(docs, None), docs, queries, ks=(10, 1000))
+    assert_exact(build(docs, None, order), docs, queries, ks=(10, 1000))
 
 
-def test_empty_collection():
-    index = InvertedIndex.build(sp.csr_array((0, 5), dtype=np.uint8), [])
+def test_empty_collection(order):
+    index = build(sp.csr_array((0, 5), dtype=np.uint8), [], order)
     doc_idx, scores = index.search(sp.csr_array(np.ones((2, 5), dtype=np.uint8)), k=3)
     assert (doc_idx == -1).all() and (scores == 0).all() and len(index) == 0
 
@@ -140,8 +162,9 @@ def test_unsorted_rows_and_dtypes_are_normalised(collection):
     for r in range(docs.shape[0]):  # shuffle the terms inside every row
         perm = rng.permutation(indptr[r + 1] - indptr[r]) + indptr[r]
         indices[indptr[r] : indptr[r + 1]], data[indptr[r] : indptr[r + 1]] = indices[perm], data[perm]
-    index = InvertedIndex.build((indptr.astype(np.int32), indices.astype(np.int64), data.astype(np.int32)), None,
-                                vocab_size=docs.shape[1])
+    index = InvertedIndex.build(
+        (indptr.astype(np.int32), indices.astype(np.int64), data.astype(np.int32)), None, vocab_size=docs.shape[1]
+    )
     assert index.stats()["impact_dtype"] == "uint8"
     q = (queries.indptr, queries.indices.astype(np.uint32), queries.data.astype(np.uint16))
     expected = brute_force(docs, queries, 10)
@@ -153,8 +176,9 @@ def test_float_queries_scored_in_fixed_point(collection):
     docs, queries = collection
     index = InvertedIndex.build(docs, None)
     rng = np.random.default_rng(4)
-    float_queries = sp.csr_array((rng.random(queries.nnz).astype(np.float32) * 3, queries.indices, queries.indptr),
-                                 shape=queries.shape)
+    float_queries = sp.csr_array(
+        (rng.random(queries.nnz).astype(np.float32) * 3, queries.indices, queries.indptr), shape=queries.shape
+    )
     exact = (float_queries.astype(np.float64) @ docs.astype(np.float64).T).toarray()
     for algorithm in index.algorithms:
         doc_idx, scores = index.search(float_queries, k=10, algorithm=algorithm)
@@ -166,9 +190,9 @@ def test_float_queries_scored_in_fixed_point(collection):
             np.testing.assert_allclose(np.sort(scores[q][hit])[::-1], top, rtol=1e-4)
 
 
-def test_concurrent_python_threads_share_one_index(collection):
+def test_concurrent_python_threads_share_one_index(collection, order):
     docs, queries = collection
-    index = InvertedIndex.build(docs, None)
+    index = build(docs, None, order)
     expected = brute_force(docs, queries, 10)
     jobs = [(algorithm, threads) for algorithm in index.algorithms for threads in (1, 2)] * 4
     with ThreadPoolExecutor(max_workers=6) as pool:
@@ -178,13 +202,17 @@ def test_concurrent_python_threads_share_one_index(collection):
         np.testing.assert_array_equal(scores, expected[1])
 
 
-def test_approximate_options_give_valid_results_and_measured_recall(collection):
+def test_approximate_options_give_valid_results_and_measured_recall(collection, order):
     docs, queries = collection
-    index = InvertedIndex.build(docs, None)
+    index = build(docs, None, order)
     exact_idx, _ = brute_force(docs, queries, 10)
     dense = (queries.astype(np.int64) @ docs.astype(np.int64).T).toarray()
-    for algorithm, options in [("bmp", {"alpha": 0.7}), ("maxscore", {"alpha": 0.5}), ("bmp", {"term_ratio": 0.5}),
-                               ("exhaustive", {"term_ratio": 0.3})]:
+    for algorithm, options in [
+        ("bmp", {"alpha": 0.7}),
+        ("maxscore", {"alpha": 0.5}),
+        ("bmp", {"term_ratio": 0.5}),
+        ("exhaustive", {"term_ratio": 0.3}),
+    ]:
         doc_idx, scores = index.search(queries, k=10, algorithm=algorithm, **options)
         for q in range(queries.shape[0]):
             hit = doc_idx[q] >= 0
@@ -192,17 +220,19 @@ def test_approximate_options_give_valid_results_and_measured_recall(collection):
             assert (np.diff(scores[q][hit]) <= 0).all()
             if "term_ratio" not in options:  # scores are still true scores, only possibly not the best
                 np.testing.assert_array_equal(scores[q][hit], dense[q][doc_idx[q][hit]])
-        recall = np.mean([len(np.intersect1d(a[a >= 0], b[b >= 0])) / max(1, (b >= 0).sum())
-                          for a, b in zip(doc_idx, exact_idx)])
+        recall = np.mean(
+            [len(np.intersect1d(a[a >= 0], b[b >= 0])) / max(1, (b >= 0).sum()) for a, b in zip(doc_idx, exact_idx)]
+        )
         print(f"{algorithm} {options}: recall@10 = {recall:.3f}")
         assert 0.0 <= recall <= 1.0
 
 
-def test_from_vectors_keeps_scale_and_ids(collection):
+@pytest.mark.parametrize("reorder", [None, "bp"])
+def test_from_vectors_keeps_scale_and_ids(collection, reorder):
     docs, _ = collection
     ids = np.array([f"doc-{i}" for i in range(docs.shape[0])])
     vectors = SparseVectors.from_csr(docs, ids, meta={"quantization": {"scale": 100.0}})
-    index = InvertedIndex.from_vectors(vectors)
+    index = InvertedIndex.from_vectors(vectors, reorder=reorder)
     assert index.scale == 100.0 and index.doc_ids.tolist() == ids.tolist()
     doc_idx, _ = index.search(docs[:3], k=1)
     assert index.to_doc_ids(doc_idx).ravel().tolist() == ["doc-0", "doc-1", "doc-2"]
@@ -214,7 +244,11 @@ def test_stats_repr_and_len(collection):
     stats = index.stats()
     assert stats["docs"] == len(index) == docs.shape[0] and stats["postings"] == docs.nnz
     assert stats["terms"] == docs.shape[1] and stats["scale"] == 50.0
-    assert set(stats["bytes"]) == {"terms", "blocks", "postings", "block_max", "doc_id_offsets", "doc_ids"}
+    assert set(stats["bytes"]) == {"terms", "blocks", "postings", "block_max", "doc_id_offsets", "doc_ids", "doc_order"}
     assert stats["total_bytes"] >= sum(stats["bytes"].values())
-    assert "InvertedIndex(docs=3000" in repr(index)
+    assert stats["doc_order"] is None and stats["bytes"]["doc_order"] == 0 and index.doc_order is None
+    assert "InvertedIndex(docs=3000" in repr(index) and "doc_order" not in repr(index)
+    reordered = InvertedIndex.build(docs, None, reorder="bp")
+    assert reordered.stats()["doc_order"] == "bp" and "doc_order=bp" in repr(reordered)
+    assert reordered.stats()["bytes"]["doc_order"] == 4 * docs.shape[0]
     assert set(index.algorithms) == {"bmp", "maxscore", "exhaustive"}

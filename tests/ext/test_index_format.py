@@ -10,13 +10,14 @@ import scipy.sparse as sp
 from splade_core.index import IndexFormatError, InvertedIndex
 
 
-@pytest.fixture(scope="module")
-def small():
+@pytest.fixture(scope="module", params=[None, "bp"])
+def small(request):
     rng = np.random.default_rng(5)
     dense = rng.integers(0, 256, (400, 120)) * (rng.random((400, 120)) < 0.15)
     docs = sp.csr_array(dense.astype(np.uint8))
     queries = sp.csr_array((rng.integers(0, 40, (8, 120)) * (rng.random((8, 120)) < 0.2)).astype(np.uint8))
-    index = InvertedIndex.build(docs, [f"d{i}-é" for i in range(400)], block_size=16, scale=100.0)
+    ids = [f"d{i}-é" for i in range(400)]
+    index = InvertedIndex.build(docs, ids, block_size=16, scale=100.0, reorder=request.param)
     return index, queries
 
 
@@ -32,8 +33,15 @@ def test_round_trip(small, saved):
     loaded = InvertedIndex.load(saved[0])
     assert loaded.stats() == index.stats()
     assert loaded.doc_ids.tolist() == index.doc_ids.tolist() and loaded.scale == 100.0
+    if index.doc_order is None:
+        assert loaded.doc_order is None
+    else:
+        np.testing.assert_array_equal(loaded.doc_order, index.doc_order)
+        assert loaded.stats()["doc_order"] == "bp"
     for algorithm in index.algorithms:
-        for got, want in zip(loaded.search(queries, k=7, algorithm=algorithm), index.search(queries, k=7, algorithm=algorithm)):
+        for got, want in zip(
+            loaded.search(queries, k=7, algorithm=algorithm), index.search(queries, k=7, algorithm=algorithm)
+        ):
             np.testing.assert_array_equal(got, want)
     assert len(saved[1]) == index.stats()["total_bytes"]
 
@@ -81,6 +89,16 @@ def test_flipped_bytes_are_rejected(small, saved, tmp_path):
                 index.search(queries, k=5, algorithm=algorithm)
         except IndexFormatError:
             pass
+
+
+def test_other_format_versions_are_refused_clearly(saved, tmp_path):
+    data = bytearray(saved[1])
+    other = tmp_path / "v1.spl"
+    for version in (1, 3):
+        data[8:12] = version.to_bytes(4, "little")
+        other.write_bytes(bytes(data[:288]))  # a version-1 header is shorter
+        with pytest.raises(IndexFormatError, match=f"version {version}, this build reads 2 \\(rebuild"):
+            InvertedIndex.load(other)
 
 
 def test_foreign_and_missing_files(tmp_path):

@@ -1,5 +1,5 @@
-// The inverted index: term table, posting blocks, doc-range block maxima and external doc ids,
-// held either in owned buffers (after build) or in a read-only memory map (after load). The
+// The inverted index: term table, posting blocks, doc-range block maxima, external doc ids and,
+// for a reordered index, the doc order (internal doc index -> original row), held either in owned buffers (after build) or in a read-only memory map (after load). The
 // index is immutable, so any number of threads may search it at once.
 #pragma once
 
@@ -44,12 +44,23 @@ struct build_input {
     const std::uint8_t* doc_id_bytes = nullptr;     // UTF-8, concatenated
 };
 
+// How the internal doc indices were chosen (stored in the file).
+enum class doc_order_kind : std::uint32_t { input = 0, bp = 1, given = 2 };
+
 struct build_options {
     std::uint32_t block_size = 64;   // docs per doc-range block (power of two, 8..65536)
     std::uint64_t dense_min_df = 0;  // terms this frequent get a block-max row; 0: one per block
     double scale = 0.0;              // quantization scale of the impacts, 0 if unknown
     unsigned threads = 1;
+    // A permutation of the rows: doc_order[i] is the row indexed as internal doc i (null: the
+    // input order). Searches still return row indices and break ties by the smaller row.
+    const std::uint32_t* doc_order = nullptr;
+    doc_order_kind order_kind = doc_order_kind::input;
 };
+
+// Checks indptr (n_docs + 1 non-decreasing offsets from 0 to nnz) and that every term id is
+// below vocab_size; throws std::invalid_argument.
+void check_csr(const build_input& in);
 
 struct section_info {
     const char* name;
@@ -71,6 +82,10 @@ public:
     unsigned impact_bytes() const { return impact_bytes_; }
     double scale() const { return scale_; }
     std::uint64_t n_dense_rows() const { return n_dense_rows_; }
+    doc_order_kind order_kind() const { return order_kind_; }
+    // Internal doc index -> original row, or null when the index keeps the input order.
+    const doc_t* doc_map() const { return doc_order_.size ? doc_order_.data : nullptr; }
+    array_view<doc_t> doc_order() const { return doc_order_; }
 
     const term_entry& term(std::uint32_t t) const { return terms_[t]; }
     posting_list postings(std::uint32_t t) const;
@@ -98,6 +113,7 @@ private:
     unsigned safe_bits_ = 32;
     double scale_ = 0.0;
     std::uint64_t n_dense_rows_ = 0;
+    doc_order_kind order_kind_ = doc_order_kind::input;
 
     array_view<term_entry> terms_;
     array_view<block_meta> blocks_;
@@ -106,6 +122,7 @@ private:
     array_view<std::uint8_t> block_max_;
     array_view<std::uint64_t> doc_id_offsets_;
     array_view<std::uint8_t> doc_id_bytes_;
+    array_view<doc_t> doc_order_;  // empty unless reordered
     std::shared_ptr<const storage> storage_;
 };
 

@@ -1,7 +1,7 @@
 // Batch search: queries as CSR (term ids, integer weights), answered over a pool of std::thread
 // workers, each with its own accumulators. Results are [n_queries, k] row-major: doc indices
 // best first (score descending, then doc index ascending), padded with -1 / 0 when fewer than
-// k documents match. Only documents matching at least one query term are returned.
+// k documents match. Doc indices are input rows, also in a reordered index. Only documents matching at least one query term are returned.
 #pragma once
 
 #include <cstddef>

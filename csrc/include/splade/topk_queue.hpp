@@ -1,6 +1,10 @@
 // Top-k min-heap with the brute-force tie rule: a higher score wins, and among equal scores the
 // smaller doc index wins. Documents must score at least `floor` (>= 1, so unmatched documents
 // never enter); the floor may start above 1 from a safe lower bound of the k-th score.
+//
+// In a reordered index, `doc_map` maps internal doc indices (what the algorithms visit) to the
+// original rows; entries then hold rows, and ties go to the smaller row, whatever the order in
+// which documents are visited.
 #pragma once
 
 #include <algorithm>
@@ -21,7 +25,10 @@ public:
         doc_t doc;
     };
 
-    explicit topk_queue(std::size_t k, Score floor = 1) : k_(k), floor_(floor < 1 ? 1 : floor) { heap_.reserve(k); }
+    explicit topk_queue(std::size_t k, Score floor = 1, const doc_t* doc_map = nullptr)
+        : k_(k), floor_(floor < 1 ? 1 : floor), map_(doc_map) {
+        heap_.reserve(k);
+    }
 
     void clear(Score floor = 1) {
         heap_.clear();
@@ -37,31 +44,29 @@ public:
     Score threshold() const { return full() && heap_.front().score > floor_ ? heap_.front().score : floor_; }
 
     // Same, when documents arrive in increasing doc order: a tie with the current k-th then
-    // loses, so the bound becomes k-th + 1.
+    // loses, so the bound becomes k-th + 1. Not so with a doc map (rows arrive in any order).
     Score threshold_in_order() const {
+        if (map_) return threshold();
         return full() && heap_.front().score >= floor_ ? heap_.front().score + 1 : floor_;
     }
 
-    bool would_enter(Score score, doc_t doc) const {
-        if (score < floor_) return false;
-        if (!full()) return true;
-        const entry& worst = heap_.front();
-        return score > worst.score || (score == worst.score && doc < worst.doc);
-    }
-
-    // Inserts if (score, doc) beats the current k-th; returns whether it did.
+    // Inserts if (score, doc) beats the current k-th; returns whether it did. `doc` is an
+    // internal doc index.
     bool insert(Score score, doc_t doc) {
-        if (!would_enter(score, doc)) return false;
+        if (score < floor_) return false;
+        const doc_t key = map_ ? map_[doc] : doc;
         if (full()) {
-            replace_worst({score, doc});
+            const entry& worst = heap_.front();
+            if (!(score > worst.score || (score == worst.score && key < worst.doc))) return false;
+            replace_worst({score, key});
         } else {
-            heap_.push_back({score, doc});
+            heap_.push_back({score, key});
             std::push_heap(heap_.begin(), heap_.end(), worse_first);
         }
         return true;
     }
 
-    // Entries best first; the queue is left empty.
+    // Entries best first (docs are original rows); the queue is left empty.
     std::vector<entry> finalize() {
         std::sort(heap_.begin(), heap_.end(), worse_first);
         std::vector<entry> out;
@@ -93,6 +98,7 @@ private:
 
     std::size_t k_;
     Score floor_;
+    const doc_t* map_;
     std::vector<entry> heap_;
 };
 

@@ -1,0 +1,114 @@
+"""Document reordering by recursive graph bisection: a deterministic permutation of the rows
+that groups similar documents, its options, and how an index built with it behaves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from splade_core.index import BPOptions, InvertedIndex, bp_order
+
+
+def clustered(n_topics=8, per_topic=64, vocab=400, seed=0) -> tuple[sp.csr_array, np.ndarray]:
+    """Documents of n_topics disjoint term sets, shuffled; returns (docs, topic of each row)."""
+    rng = np.random.default_rng(seed)
+    topic_terms = rng.permutation(vocab).reshape(n_topics, -1)
+    topics = rng.permutation(np.repeat(np.arange(n_topics), per_topic))
+    rows, cols = [], []
+    for r, topic in enumerate(topics):
+        terms = rng.choice(topic_terms[topic], 20, replace=False)
+        rows.append(np.full(len(terms), r))
+        cols.append(terms)
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    data = rng.integers(1, 256, len(rows)).astype(np.uint8)
+    return sp.csr_array((data, (rows, cols)), shape=(len(topics), vocab)), topics
+
+
+def test_order_is_a_deterministic_permutation():
+    docs, _ = clustered()
+    order = bp_order(docs, block_size=16)
+    assert order.dtype == np.uint32 and sorted(order.tolist()) == list(range(docs.shape[0]))
+    np.testing.assert_array_equal(order, bp_order(docs, block_size=16))
+    np.testing.assert_array_equal(order, bp_order(docs, block_size=16, threads=2))
+    np.testing.assert_array_equal(order, bp_order(docs, block_size=16, threads=3))
+    seeded = bp_order(docs, block_size=16, options=BPOptions(seed=7))
+    np.testing.assert_array_equal(seeded, bp_order(docs, block_size=16, options=BPOptions(seed=7), threads=2))
+    assert sorted(seeded.tolist()) == list(range(docs.shape[0]))
+
+
+def test_similar_documents_share_blocks():
+    docs, topics = clustered()
+    order = bp_order(docs, block_size=16)
+    blocks = topics[order].reshape(-1, 16)
+    pure = np.mean([len(np.unique(b)) == 1 for b in blocks])
+    assert pure >= 0.9, f"only {pure:.0%} of the blocks hold a single topic"
+    reordered = InvertedIndex.build(docs, block_size=16, reorder="bp")
+    np.testing.assert_array_equal(reordered.doc_order, order)
+
+
+def test_depth_and_partition_limits():
+    docs, _ = clustered()
+    halves = bp_order(docs, block_size=16, options=BPOptions(max_depth=1))
+    n1 = docs.shape[0] // 2
+    assert (np.diff(halves[:n1].astype(np.int64)) > 0).all() and (np.diff(halves[n1:].astype(np.int64)) > 0).all()
+    untouched = bp_order(docs, block_size=16, options=BPOptions(min_partition=docs.shape[0]))
+    np.testing.assert_array_equal(untouched, np.arange(docs.shape[0]))
+    no_rounds = bp_order(docs, block_size=16, options=BPOptions(iterations=0))
+    np.testing.assert_array_equal(no_rounds, np.arange(docs.shape[0]))
+    only_rare = bp_order(docs, block_size=16, options=BPOptions(min_df=10**6))  # no term kept
+    np.testing.assert_array_equal(only_rare, np.arange(docs.shape[0]))
+
+
+def test_edge_collections():
+    assert len(bp_order(sp.csr_array((0, 5), dtype=np.uint8))) == 0
+    one = bp_order(sp.csr_array(np.array([[1, 0, 2]], dtype=np.uint8)))
+    np.testing.assert_array_equal(one, [0])
+    empty_rows = bp_order(sp.csr_array((300, 5), dtype=np.uint8), block_size=8)
+    np.testing.assert_array_equal(empty_rows, np.arange(300))
+
+
+def test_bad_options_and_inputs():
+    docs, _ = clustered()
+    for bad in (
+        {"iterations": -1},
+        {"min_partition": 0},
+        {"max_df_ratio": 0.0},
+        {"max_df_ratio": 1.5},
+        {"seed": -1},
+        {"max_depth": 0},
+        {"min_df": 1.5},
+    ):
+        with pytest.raises(ValueError):
+            BPOptions(**bad)
+    with pytest.raises(TypeError, match="need reorder='bp'"):
+        InvertedIndex.build(docs, bp_iterations=3)
+    with pytest.raises(TypeError, match="unknown codec option"):
+        InvertedIndex.build(docs, reorder="bp", bp_colour=3)
+    with pytest.raises(ValueError, match="reorder must be"):
+        InvertedIndex.build(docs, reorder="random")
+    with pytest.raises(ValueError, match="either reorder or doc_order"):
+        InvertedIndex.build(docs, reorder="bp", doc_order=np.arange(docs.shape[0]))
+    with pytest.raises(ValueError, match="permutation"):
+        InvertedIndex.build(docs, doc_order=np.zeros(docs.shape[0], dtype=np.int64))
+    with pytest.raises(ValueError, match="entries"):
+        InvertedIndex.build(docs, doc_order=np.arange(3))
+    duplicate = (np.array([0, 2]), np.array([1, 1]), np.array([3, 4], dtype=np.uint8))
+    with pytest.raises(ValueError, match="twice"):
+        bp_order(duplicate, vocab_size=4)
+    with pytest.raises(ValueError, match="twice"):
+        InvertedIndex.build(duplicate, vocab_size=4, reorder="bp")
+
+
+def test_bp_keywords_and_options_object_agree():
+    docs, _ = clustered()
+    a = InvertedIndex.build(docs, block_size=16, reorder="bp", bp_iterations=5, bp_seed=3)
+    b = InvertedIndex.build(docs, block_size=16, reorder=BPOptions(iterations=5, seed=3))
+    np.testing.assert_array_equal(a.doc_order, b.doc_order)
+    assert a.stats() == b.stats()
+
+
+def test_wide_vocabularies_give_the_same_order():
+    docs, _ = clustered()
+    shifted = sp.csr_array((docs.data, docs.indices + 66_000, docs.indptr), shape=(docs.shape[0], 66_400))
+    np.testing.assert_array_equal(bp_order(shifted, block_size=16), bp_order(docs, block_size=16))
