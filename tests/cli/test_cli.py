@@ -204,3 +204,15 @@ def test_every_verb_has_help():
         with pytest.raises(SystemExit) as exit_info:
             main([verb, "--help"])
         assert exit_info.value.code == 0
+
+
+def test_a_reordered_index_gives_the_brute_force_run(pipeline, tmp_path):
+    out = tmp_path
+    for reorder in ("none", "bp"):
+        index = f"{out}/index-{reorder}.bin"
+        argv = ["index", f"{pipeline}/docs.q.npz", "--block-size", "8", "--reorder", reorder, "--threads", "2"]
+        assert main([*argv, "--output", index, "--stats", f"{out}/{reorder}.json"]) == 0
+        search = ["search", "--index", index, "--queries", f"{pipeline}/queries.q.npz", "--k", "10"]
+        assert main([*search, "--algorithm", "bmp", "--output", f"{out}/{reorder}.trec"]) == 0
+    assert json.loads((out / "bp.json").read_text())["doc_order"] == "bp"
+    assert read_trec_run(out / "bp.trec") == read_trec_run(out / "none.trec") == read_trec_run(pipeline / "quant.trec")

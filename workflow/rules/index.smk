@@ -8,11 +8,13 @@ rule build_index:
         f"{R}/logs/build_index/{{corpus}}/{{model}}/{{setting}}/{{prune}}.log",
     benchmark:
         f"{R}/benchmarks/build_index/{{corpus}}/{{model}}/{{setting}}/{{prune}}.tsv"
+    threads: config["threads"]["index"]
     resources:
         mem_mb=8000,
         runtime=60,
     params:
         block_size=config["index"]["block_size"],
+        reorder=config["index"]["reorder"],
     shell:
-        "splade index {input} --block-size {params.block_size} --output {output.index}"
-        " --stats {output.stats} > {log} 2>&1"
+        "splade index {input} --block-size {params.block_size} --reorder {params.reorder}"
+        " --threads {threads} --output {output.index} --stats {output.stats} > {log} 2>&1"
