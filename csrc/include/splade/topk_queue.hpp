@@ -54,13 +54,14 @@ public:
     // internal doc index.
     bool insert(Score score, doc_t doc) {
         if (score < floor_) return false;
-        const doc_t key = map_ ? map_[doc] : doc;
         if (full()) {
             const entry& worst = heap_.front();
-            if (!(score > worst.score || (score == worst.score && key < worst.doc))) return false;
+            if (score < worst.score) return false;  // most rejections: no doc-map lookup
+            const doc_t key = row(doc);
+            if (score == worst.score && key >= worst.doc) return false;
             replace_worst({score, key});
         } else {
-            heap_.push_back({score, key});
+            heap_.push_back({score, row(doc)});
             std::push_heap(heap_.begin(), heap_.end(), worse_first);
         }
         return true;
@@ -76,6 +77,8 @@ public:
     }
 
 private:
+    doc_t row(doc_t doc) const { return map_ ? map_[doc] : doc; }
+
     // Heap order: the root is the worst entry (lowest score, then largest doc).
     static bool worse_first(const entry& a, const entry& b) {
         return a.score > b.score || (a.score == b.score && a.doc < b.doc);
