@@ -168,7 +168,7 @@ class _Trainer:
         if config.train_examples is not None:
             return read_examples(config.train_examples)
         cache = self.output / "examples.jsonl"
-        expected = mining_header(
+        mining = (
             config.train_data,
             config.mine_method,
             config.mine_depth,
@@ -179,22 +179,12 @@ class _Trainer:
             config.doc_max_length,
             config.query_max_length,
         )
+        expected = mining_header(*mining)
         if context.main:
             fresh = cache.is_file() and _header_matches(read_examples(cache)[1], expected)
             if not fresh:
                 print(f"mining training examples ({config.mine_method}) into {cache}", file=sys.stderr)
-                examples, header = mine_examples(
-                    config.train_data,
-                    config.mine_method,
-                    config.mine_depth,
-                    config.effective_teacher,
-                    resolve_model(config.model),
-                    None,
-                    config.seed,
-                    config.doc_max_length,
-                    config.query_max_length,
-                    progress=config.progress,
-                )
+                examples, header = mine_examples(*mining, progress=config.progress)
                 write_examples(cache, examples, header)
         context.barrier()
         return read_examples(cache)
