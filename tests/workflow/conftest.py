@@ -10,10 +10,14 @@ REPO = Path(__file__).parents[2]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
+def snakemake_command(workdir: Path, *args: str) -> list[str]:
+    """The project's workflow run in `workdir` (its own .snakemake folder and results); launch it
+    from the repository root (cwd=REPO), as users do, so that profiles/default applies."""
+    return [*SNAKEMAKE, "--snakefile", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir), *args]
+
+
 def snakemake(workdir: Path, *args: str, timeout: int = 2400) -> subprocess.CompletedProcess:
-    """Run the project's workflow in `workdir` (its own .snakemake folder and results), launched
-    from the repository root as users do, so that profiles/default applies."""
-    command = [*SNAKEMAKE, "--snakefile", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir), *args]
+    command = snakemake_command(workdir, *args)
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 

@@ -9,7 +9,7 @@ import time
 import pandas as pd
 import pytest
 
-from .conftest import REPO, SNAKEMAKE, copy_study, planned_jobs, snakemake, write_config
+from .conftest import REPO, copy_study, planned_jobs, snakemake, snakemake_command, write_config
 
 STUDY_CHAIN = {"train_model", "encode_corpus", "merge_corpus", "quantize_corpus", "encode_queries", "quantize_queries"}
 
@@ -86,10 +86,8 @@ def test_output_of_an_interrupted_job_is_not_trusted(finished_study, tmp_path):
     workdir = copy_study(finished_study, tmp_path / "study")
     configfile = str(workdir / "config" / "config.yaml")
     model = "results/models/splade-tiny/lq=0.001_ld=0.001/model"
-    command = [*SNAKEMAKE, "--snakefile", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir)]
-    command += ["--cores", "1", "--configfile", configfile, "--forcerun", "train_model", model]
     process = subprocess.Popen(
-        command,
+        snakemake_command(workdir, "--cores", "1", "--configfile", configfile, "--forcerun", "train_model", model),
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
