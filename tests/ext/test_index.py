@@ -96,6 +96,23 @@ def test_all_terms_dense_or_all_sparse(collection, order):
         assert_exact(build(docs, None, order, dense_min_df=dense_min_df), docs, queries, ks=(10,))
 
 
+@pytest.mark.parametrize("dtype, high", [(np.uint8, 255), (np.uint16, 60000)])
+def test_sparse_term_bounds_across_block_ranges(order, dtype, high):
+    """bmp computes the bounds of terms without block-max rows a range of 4096 (uint32
+    scores) or 2048 (uint64) doc-range blocks at a time: 70,000 documents in blocks of 8
+    span several ranges, with runs of postings inside blocks."""
+    rng = np.random.default_rng(3)
+    n_docs, vocab, per_doc = 70_000, 150, 6
+    rows = np.repeat(np.arange(n_docs), per_doc)
+    cols = np.minimum(rng.integers(0, vocab, rows.size), rng.integers(0, vocab, rows.size))
+    docs = sp.csr_array((rng.integers(1, high + 1, rows.size), (rows, cols)), shape=(n_docs, vocab))
+    docs.data = np.minimum(docs.data, high).astype(dtype)  # repeated (row, term) pairs were summed
+    queries = random_csr(rng, 6, vocab, 15, 255)
+    index = build(docs, None, order, block_size=8, dense_min_df=10**9)
+    assert index.stats()["doc_blocks"] == 8750 and index.stats()["dense_block_max_rows"] == 0
+    assert_exact(index, docs, queries, ks=(1, 10, 300))
+
+
 def test_ties_everywhere(order):
     rng = np.random.default_rng(1)
     docs = random_csr(rng, 2000, 40, 10, 1)  # every impact is 1

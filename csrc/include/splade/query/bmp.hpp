@@ -31,7 +31,7 @@ struct bmp_scratch {
     std::vector<block_walker> dense;
     block_buffer buffer;
     std::vector<doc_t> sparse_docs;            // postings of the terms without block-max rows,
-    std::vector<std::uint32_t> sparse_impacts;  // term after term
+    std::vector<std::uint32_t> sparse_impacts;  // term after term (only grown: resizing zero-fills)
     std::vector<std::uint64_t> sparse_begin, sparse_pos;  // per such term: start, cursor
     std::vector<std::uint32_t> sparse_weight;
 };
@@ -40,6 +40,7 @@ template <class Score>
 struct bmp_query {
     static constexpr unsigned window_log2 = 14;  // 16K documents: a 64 KiB accumulator of uint32
     static constexpr std::uint64_t seed_blocks = 64;  // at most this many blocks scored one by one
+    static constexpr std::uint64_t spare_slots = 16;  // see add_block_maxima
 
     const inverted_index& index;
     bmp_scratch<Score>& s;
@@ -56,8 +57,13 @@ struct bmp_query {
         score_seeds(topk.k(), topk);
         const std::uint64_t n_windows = (n_blocks + window_blocks - 1) / window_blocks;
         s.window_ub.assign(n_windows, 0);
-        for (std::uint64_t b = 0; b < n_blocks; ++b)
-            s.window_ub[b / window_blocks] = std::max(s.window_ub[b / window_blocks], s.ub[b]);
+        for (std::uint64_t w = 0; w < n_windows; ++w) {
+            const Score* u = s.ub.data() + w * window_blocks;
+            const std::uint64_t n = std::min(window_blocks, n_blocks - w * window_blocks);
+            Score best = 0;
+            for (std::uint64_t j = 0; j < n; ++j) best = std::max(best, u[j]);
+            s.window_ub[w] = best;
+        }
         const std::vector<Score>& window_ub = s.window_ub;
         s.order.clear();
         for (std::uint64_t w = 0; w < n_windows; ++w)
@@ -92,21 +98,53 @@ private:
         return static_cast<std::uint64_t>(std::lower_bound(docs + p, docs + limit, target) - docs);
     }
 
-    // u[block] += w * (largest impact of the list in the block), for the blocks it occurs in.
-    static void add_block_maxima(const doc_t* __restrict docs, const std::uint32_t* __restrict impacts, std::size_t n,
-                                 unsigned shift, Score w, Score* __restrict u) {
-        doc_t block = docs[0] >> shift;
-        std::uint32_t best = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-            const doc_t b = docs[i] >> shift;
-            if (b != block) {
-                u[block] += w * best;
-                block = b;
-                best = 0;
+    // u[block] += w * (largest impact of the term in the block), for every term without a
+    // block-max row and every block it occurs in, from its decoded postings. Taken a range of
+    // blocks at a time, so that the part of u being updated stays in L1, and two terms at a
+    // time, so that the running maxima of two terms (a serial chain each) overlap.
+    // Branch-free, since whether a posting ends its block's run is data-dependent and would
+    // mispredict often: the last posting of each run adds the run's maximum into u[block], the
+    // others add into one of 16 spare slots past the blocks, in turn, so that consecutive
+    // stores do not wait for one another.
+    void add_sparse_maxima(Score* u, std::uint64_t n_blocks) {
+        constexpr std::uint64_t chunk_blocks = 16384 / sizeof(Score);
+        const unsigned shift = index.block_shift();
+        const doc_t* docs = s.sparse_docs.data();  // holds one slot past the last posting
+        const std::uint32_t* impacts = s.sparse_impacts.data();
+        const auto spare = static_cast<std::uint32_t>(n_blocks);
+        struct run {
+            std::uint64_t i, end;
+            Score w;
+            std::uint32_t best;
+        };
+        auto step = [&](run& r) {
+            const std::uint32_t b = docs[r.i] >> shift;
+            const std::uint32_t same =
+                0u - static_cast<std::uint32_t>((r.i + 1 < r.end) & ((docs[r.i + 1] >> shift) == b));
+            r.best = std::max(r.best, impacts[r.i]);
+            u[(b & ~same) | ((spare + (static_cast<std::uint32_t>(r.i) & 15)) & same)] += r.w * r.best;
+            r.best &= same;
+            ++r.i;
+        };
+        std::copy(s.sparse_begin.begin(), s.sparse_begin.end() - 1, s.sparse_pos.begin());
+        const std::size_t n_terms = s.sparse_weight.size();
+        for (std::uint64_t lo = 0; lo < n_blocks; lo += chunk_blocks) {
+            const std::uint64_t hi = (lo + chunk_blocks) << shift;
+            auto in_chunk = [&](const run& r) { return r.i < r.end && docs[r.i] < hi; };
+            for (std::size_t t = 0; t < n_terms; t += 2) {
+                run a{s.sparse_pos[t], s.sparse_begin[t + 1], s.sparse_weight[t], 0};
+                run b = t + 1 < n_terms ? run{s.sparse_pos[t + 1], s.sparse_begin[t + 2], s.sparse_weight[t + 1], 0}
+                                        : run{0, 0, 0, 0};
+                while (in_chunk(a) && in_chunk(b)) {
+                    step(a);
+                    step(b);
+                }
+                while (in_chunk(a)) step(a);
+                while (in_chunk(b)) step(b);
+                s.sparse_pos[t] = a.i;
+                if (t + 1 < n_terms) s.sparse_pos[t + 1] = b.i;
             }
-            best = std::max(best, impacts[i]);
         }
-        u[block] += w * best;
     }
 
     static void add_row(const std::uint8_t* __restrict row, std::uint64_t n, Score f, Score* __restrict u) {
@@ -114,12 +152,15 @@ private:
     }
 
     void block_bounds(const std::vector<query_term>& terms, std::uint64_t n_blocks) {
-        s.ub.assign(n_blocks, 0);
+        s.ub.assign(n_blocks + spare_slots, 0);
         Score* u = s.ub.data();
-        const unsigned shift = index.block_shift();
         s.dense.clear();
-        s.sparse_docs.clear();
-        s.sparse_impacts.clear();
+        std::uint64_t sparse_postings = 0;
+        for (const query_term& term : terms) sparse_postings += term.list.block_max ? 0 : term.list.df;
+        if (s.sparse_docs.size() <= sparse_postings) {
+            s.sparse_docs.resize(sparse_postings + 1);
+            s.sparse_impacts.resize(sparse_postings + 1);
+        }
         s.sparse_begin.assign(1, 0);
         s.sparse_weight.clear();
         for (const query_term& term : terms) {
@@ -133,9 +174,7 @@ private:
                 add_row(list.block_max, n_blocks, f, u);
                 continue;
             }
-            const std::size_t begin = s.sparse_docs.size();
-            s.sparse_docs.resize(begin + list.df);
-            s.sparse_impacts.resize(begin + list.df);
+            const std::size_t begin = s.sparse_begin.back();
             doc_t* docs = s.sparse_docs.data() + begin;
             std::uint32_t* impacts = s.sparse_impacts.data() + begin;
             for (std::uint64_t b = 0; b < list.n_blocks; ++b) {
@@ -144,11 +183,12 @@ private:
                 docs += n;
                 impacts += n;
             }
-            add_block_maxima(s.sparse_docs.data() + begin, s.sparse_impacts.data() + begin, list.df, shift, w, u);
-            s.sparse_begin.push_back(s.sparse_docs.size());
+            s.sparse_begin.push_back(begin + list.df);
             s.sparse_weight.push_back(term.weight);
         }
         s.sparse_pos.resize(s.sparse_weight.size());
+        add_sparse_maxima(u, n_blocks);
+        s.ub.resize(n_blocks);
     }
 
     void rewind() {
@@ -163,14 +203,21 @@ private:
         const std::uint64_t n_seeds = std::min<std::uint64_t>(
             {n_blocks, seed_blocks, std::max<std::uint64_t>(8, (2 * k) >> index.block_shift())});
         if (n_seeds == 0) return;
-        s.wave.resize(n_blocks);
-        for (std::uint64_t b = 0; b < n_blocks; ++b) s.wave[b] = static_cast<std::uint32_t>(b);
-        auto higher = [&](std::uint32_t a, std::uint32_t b) {
-            return s.ub[a] > s.ub[b] || (s.ub[a] == s.ub[b] && a < b);
-        };
-        std::nth_element(s.wave.begin(), s.wave.begin() + static_cast<std::ptrdiff_t>(n_seeds - 1), s.wave.end(),
-                         higher);
-        s.wave.resize(n_seeds);
+        // The n_seeds best blocks (ties to the smaller block) in one pass: a min-heap of the
+        // best so far, whose root is the only comparison most blocks need.
+        const Score* ub = s.ub.data();
+        auto higher = [ub](std::uint32_t a, std::uint32_t b) { return ub[a] > ub[b] || (ub[a] == ub[b] && a < b); };
+        s.wave.clear();
+        for (std::uint32_t b = 0; b < n_blocks; ++b) {
+            if (s.wave.size() < n_seeds) {
+                s.wave.push_back(b);
+                std::push_heap(s.wave.begin(), s.wave.end(), higher);
+            } else if (ub[b] > ub[s.wave.front()]) {  // a tie loses to the earlier block
+                std::pop_heap(s.wave.begin(), s.wave.end(), higher);
+                s.wave.back() = b;
+                std::push_heap(s.wave.begin(), s.wave.end(), higher);
+            }
+        }
         std::sort(s.wave.begin(), s.wave.end());
         rewind();
         for (std::uint32_t b : s.wave) {

@@ -13,7 +13,7 @@ namespace splade {
 
 template <class Score>
 struct exhaustive_query {
-    static constexpr doc_t window = 1u << 15;
+    static constexpr doc_t window = 1u << 16;  // a 256 KiB accumulator of uint32: L2-resident
 
     std::vector<Score>& acc;  // per-thread, one window
     std::vector<block_walker>& walkers;
