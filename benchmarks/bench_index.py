@@ -647,6 +647,7 @@ class Row:
     k1000_p50_ms: float = float("nan")
     k1000_p99_ms: float = float("nan")
     k1000_cpu_p50_ms: float = float("nan")
+    qps_1t: float = float("nan")  # the same batch call with 1 thread: the 2-thread speed-up
     qps_2t: float = float("nan")
     recall10: float = float("nan")
     recall1000: float = float("nan")
@@ -665,6 +666,14 @@ def timed(engine: Engine, variant: str, qs: list, k: int) -> tuple[np.ndarray, n
         wall[i] = (time.perf_counter_ns() - started) / 1e6
         cpu[i] = (time.process_time_ns() - started_cpu) / 1e6
     return wall, cpu, results
+
+
+def batch_qps(engine: Engine, variant: str, qs: list, threads: int) -> float:
+    """Queries per second of one batch call over all of qs at k=10, after a short warm-up."""
+    engine.search_many(variant, qs[:20], 10, threads)
+    started = time.perf_counter()
+    engine.search_many(variant, qs, 10, threads)
+    return len(qs) / (time.perf_counter() - started)
 
 
 def measure(key: str, args, docs, queries_k10, queries_k1000, tune_queries, exact, truths, workdir) -> list[Row]:
@@ -702,10 +711,7 @@ def measure(key: str, args, docs, queries_k10, queries_k1000, tune_queries, exac
                     np.percentile(lat, 99),
                 )
                 row.recall1000 = recall(exact, queries_k1000, res, truths[1000], 1000)
-                engine.search_many(variant, qs10[:20], 10, 2)
-                started = time.perf_counter()
-                engine.search_many(variant, qs10, 10, 2)
-                row.qps_2t = len(qs10) / (time.perf_counter() - started)
+                row.qps_1t, row.qps_2t = (batch_qps(engine, variant, qs10, threads) for threads in (1, 2))
                 pool = "" if engine.native_threads else "2 Python threads (engine has no batch API); "
                 row.notes = "; ".join(x for x in (pool + engine.describe(variant), tuning) if x)
             except Exception as exc:  # one algorithm failing leaves the others

@@ -18,6 +18,11 @@ def fmt(value: float, digits: int) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+def times(ratio: float) -> str:
+    text = fmt(ratio, 2)
+    return text + "×" if text else ""
+
+
 def is_ours(row: dict) -> bool:
     return row["engine"].startswith(OURS)
 
@@ -47,6 +52,12 @@ def summary(run: dict) -> list[str]:
                 f"vs {peer['engine']} {peer['variant']} {value(peer, key):.3f} ms: "
                 f"{value(peer, key) / value(ours, key):.2f}× faster"
             )
+    ours = fastest([r for r in rows if is_ours(r) and r["exact"]], "k10_cpu_p50_ms")
+    if ours and not math.isnan(value(ours, "qps_1t")):
+        out.append(
+            f"- batch search at k=10, 2 threads vs 1: ours {ours['variant']} {value(ours, 'qps_1t'):.0f} → "
+            f"{ours['qps_2t']:.0f} QPS ({times(ours['qps_2t'] / value(ours, 'qps_1t'))})"
+        )
     ours = fastest([r for r in rows if is_ours(r) and not r["exact"]], "k10_cpu_p50_ms")
     seismic = fastest([r for r in rows if r["engine"] == "Seismic"], "k10_cpu_p50_ms")
     if ours and seismic:
@@ -79,13 +90,13 @@ def table(run: dict) -> str:
         ]
     out += [
         "| engine | algorithm | exact | build s | MiB | k=10 mean / p50 / p99 ms | k=10 CPU p50 ms "
-        "| k=1000 mean / p50 / p99 ms | k=1000 CPU p50 ms | QPS (2 thr) | R@10 | R@1000 "
+        "| k=1000 mean / p50 / p99 ms | k=1000 CPU p50 ms | QPS 1 / 2 thr | 2 ÷ 1 thr | R@10 | R@1000 "
         "| p50 k=10 ÷ ours | CPU p50 ÷ ours | QPS ÷ ours |",
-        "|---|---|---|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if r["error"] and math.isnan(r["k10_mean_ms"]):
-            out.append(f"| {r['engine']} | {r['variant']} | | | | failed, see below | | | | | | | | | |")
+            out.append(f"| {r['engine']} | {r['variant']} | | | | failed, see below | | | | | | | | | | |")
             continue
         ratio = fmt(r["k10_p50_ms"] / ref["k10_p50_ms"], 2) + "×" if ref else "n/a"
         cpu = fmt(r["k10_cpu_p50_ms"] / ref["k10_cpu_p50_ms"], 2) + "×" if ref else "n/a"
@@ -99,7 +110,8 @@ def table(run: dict) -> str:
             f"| {fmt(r['k10_mean_ms'], 3)} / {fmt(r['k10_p50_ms'], 3)} / {fmt(r['k10_p99_ms'], 3)} "
             f"| {fmt(r['k10_cpu_p50_ms'], 3)} "
             f"| {fmt(r['k1000_mean_ms'], 2)} / {fmt(r['k1000_p50_ms'], 2)} / {fmt(r['k1000_p99_ms'], 2)} "
-            f"| {fmt(value(r, 'k1000_cpu_p50_ms'), 2)} | {fmt(r['qps_2t'], 0)} | {fmt(r['recall10'], 3)} "
+            f"| {fmt(value(r, 'k1000_cpu_p50_ms'), 2)} | {fmt(value(r, 'qps_1t'), 0)} / {fmt(r['qps_2t'], 0)} "
+            f"| {times(value(r, 'qps_2t') / value(r, 'qps_1t'))} | {fmt(r['recall10'], 3)} "
             f"| {fmt(r['recall1000'], 3)} | {ratio} | {cpu} | {qps} |"
         )
     notes = [f"- {r['engine']} / {r['variant']}: {r['error'] or r['notes']}" for r in rows if r["error"] or r["notes"]]
