@@ -98,9 +98,9 @@ def table(run: dict) -> str:
         if r["error"] and math.isnan(r["k10_mean_ms"]):
             out.append(f"| {r['engine']} | {r['variant']} | | | | failed, see below | | | | | | | | | | |")
             continue
-        ratio = fmt(r["k10_p50_ms"] / ref["k10_p50_ms"], 2) + "×" if ref else "n/a"
-        cpu = fmt(r["k10_cpu_p50_ms"] / ref["k10_cpu_p50_ms"], 2) + "×" if ref else "n/a"
-        qps = fmt(r["qps_2t"] / ref["qps_2t"], 2) + "×" if ref else "n/a"
+        ratio = times(r["k10_p50_ms"] / ref["k10_p50_ms"]) if ref else "n/a"
+        cpu = times(r["k10_cpu_p50_ms"] / ref["k10_cpu_p50_ms"]) if ref else "n/a"
+        qps = times(r["qps_2t"] / ref["qps_2t"]) if ref else "n/a"
         build = fmt(r["build_s"], 1)
         if not math.isnan(value(r, "reorder_s")):
             build += f" (BP {fmt(r['reorder_s'], 1)})"

@@ -40,7 +40,8 @@ template <class Score>
 struct bmp_query {
     static constexpr unsigned window_log2 = 14;  // 16K documents: a 64 KiB accumulator of uint32
     static constexpr std::uint64_t seed_blocks = 64;  // at most this many blocks scored one by one
-    static constexpr std::uint64_t spare_slots = 16;  // see add_block_maxima
+    static constexpr std::uint32_t spare_slots = 16;  // see add_sparse_maxima; a power of two
+    static_assert((spare_slots & (spare_slots - 1)) == 0);
 
     const inverted_index& index;
     bmp_scratch<Score>& s;
@@ -104,7 +105,7 @@ private:
     // time, so that the running maxima of two terms (a serial chain each) overlap.
     // Branch-free, since whether a posting ends its block's run is data-dependent and would
     // mispredict often: the last posting of each run adds the run's maximum into u[block], the
-    // others add into one of 16 spare slots past the blocks, in turn, so that consecutive
+    // others add into one of the spare slots past the blocks, in turn, so that consecutive
     // stores do not wait for one another.
     void add_sparse_maxima(Score* u, std::uint64_t n_blocks) {
         constexpr std::uint64_t chunk_blocks = 16384 / sizeof(Score);
@@ -122,11 +123,12 @@ private:
             const std::uint32_t same =
                 0u - static_cast<std::uint32_t>((r.i + 1 < r.end) & ((docs[r.i + 1] >> shift) == b));
             r.best = std::max(r.best, impacts[r.i]);
-            u[(b & ~same) | ((spare + (static_cast<std::uint32_t>(r.i) & 15)) & same)] += r.w * r.best;
+            const std::uint32_t slot = spare + (static_cast<std::uint32_t>(r.i) & (spare_slots - 1));
+            u[(b & ~same) | (slot & same)] += r.w * r.best;
             r.best &= same;
             ++r.i;
         };
-        std::copy(s.sparse_begin.begin(), s.sparse_begin.end() - 1, s.sparse_pos.begin());
+        rewind_sparse();
         const std::size_t n_terms = s.sparse_weight.size();
         for (std::uint64_t lo = 0; lo < n_blocks; lo += chunk_blocks) {
             const std::uint64_t hi = (lo + chunk_blocks) << shift;
@@ -193,8 +195,10 @@ private:
 
     void rewind() {
         for (block_walker& walker : s.dense) walker.reset();
-        std::copy(s.sparse_begin.begin(), s.sparse_begin.end() - 1, s.sparse_pos.begin());
+        rewind_sparse();
     }
+
+    void rewind_sparse() { std::copy(s.sparse_begin.begin(), s.sparse_begin.end() - 1, s.sparse_pos.begin()); }
 
     // Scores first the blocks with the highest bounds, one by one, so that the k-th score is
     // high before the first window is taken; they are then taken out (bound 0).
