@@ -137,7 +137,7 @@ py::array_t<std::uint32_t> bp_order(const carray<std::int64_t>& indptr, const ca
 
 py::tuple search(const inverted_index& index, const carray<std::int64_t>& indptr, const carray<std::int64_t>& terms,
                  const carray<std::int64_t>& weights, std::size_t k, const std::string& algorithm, unsigned threads,
-                 double alpha, double term_ratio) {
+                 double alpha, double term_ratio, double bound_share) {
     check_1d(indptr, "indptr");
     check_1d(terms, "indices");
     check_1d(weights, "data");
@@ -151,6 +151,7 @@ py::tuple search(const inverted_index& index, const carray<std::int64_t>& indptr
     options.threads = threads;
     options.alpha = alpha;
     options.term_ratio = term_ratio;
+    options.bound_share = bound_share;
     splade::search_results results;
     {
         py::gil_scoped_release release;
@@ -230,7 +231,7 @@ PYBIND11_MODULE(_index, m) {
             },
             py::arg("path"))
         .def("search", &search, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("k"),
-             py::arg("algorithm"), py::arg("threads"), py::arg("alpha"), py::arg("term_ratio"))
+             py::arg("algorithm"), py::arg("threads"), py::arg("alpha"), py::arg("term_ratio"), py::arg("bound_share") = 1.0)
         .def("stats", &stats)
         .def_property_readonly("n_docs", &inverted_index::n_docs)
         .def_property_readonly("vocab_size", &inverted_index::vocab_size)

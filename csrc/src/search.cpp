@@ -95,6 +95,8 @@ void check_batch(const query_batch& q, const search_options& options) {
     if (!(options.alpha > 0.0 && options.alpha <= 1.0)) throw std::invalid_argument("alpha must be in (0, 1]");
     if (!(options.term_ratio > 0.0 && options.term_ratio <= 1.0))
         throw std::invalid_argument("term_ratio must be in (0, 1]");
+    if (!(options.bound_share > 0.0 && options.bound_share <= 1.0))
+        throw std::invalid_argument("bound_share must be in (0, 1]");
     if (q.indptr[0] != 0) throw std::invalid_argument("query indptr must start at 0");
     for (std::size_t i = 0; i < q.n_queries; ++i)
         if (q.indptr[i + 1] < q.indptr[i]) throw std::invalid_argument("query indptr must be non-decreasing");
@@ -160,7 +162,7 @@ void run_query(const inverted_index& index, const search_options& options, worke
     for (const term_weight& tw : s.terms) s.query.push_back({index.postings(tw.first), tw.second});
     topk_queue<Score> topk(std::min<std::size_t>(options.k, index.n_docs() ? index.n_docs() : 1),
                            static_cast<Score>(initial_floor(index, s.terms, options.k)), index.doc_map());
-    const prune_rule rule{options.alpha};
+    const prune_rule rule{options.alpha, options.bound_share};
     switch (options.algo) {
         case algorithm::exhaustive:
             exhaustive_query<Score>{ts.acc, ts.walkers, ts.buffer}(s.query, index.n_docs(), topk);

@@ -13,6 +13,7 @@
 #include <iterator>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "splade/checksum.hpp"
@@ -239,10 +240,12 @@ void test_search(order o) {
         check_exact(build(c, 1, 16, 1, o), c, q, "every term with a block-max row");
         check_exact(build(c, 2, 16, 1u << 30, o), c, q, "no block-max rows, uint16");
         const inverted_index index = build(c, 1, 32, 0, o);
-        for (algorithm a : {algorithm::bmp, algorithm::maxscore}) {  // approximate: valid, true scores
+        for (const auto& [a, bound_share] : {std::pair{algorithm::bmp, 1.0}, std::pair{algorithm::maxscore, 1.0},
+                                             std::pair{algorithm::bmp, 0.4}}) {  // approximate: true scores
             search_options options;
             options.algo = a;
             options.alpha = 0.6;
+            options.bound_share = bound_share;
             const search_results approx = search(index, q.batch(), options);
             const search_results all = brute_force(c, q, c.n_docs());
             bool ok = true;

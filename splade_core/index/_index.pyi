@@ -33,6 +33,7 @@ class Index:
         threads: int,
         alpha: float,
         term_ratio: float,
+        bound_share: float = 1.0,
     ) -> tuple[np.ndarray, np.ndarray]: ...  # doc_idx int32 [nq, k], scores int64 [nq, k]
     def stats(self) -> dict: ...
     def doc_id_offsets(self) -> np.ndarray: ...

@@ -134,14 +134,17 @@ class InvertedIndex:
     documents, no pruning; the default, fastest on the collections measured without
     reordering), "bmp" (block-max pruning over doc-range blocks; it prunes most when similar
     documents have nearby doc indices, i.e. after `reorder="bp"`) and "maxscore"
-    (document-at-a-time MaxScore). Two options make a search approximate, never
+    (document-at-a-time MaxScore). Three options make a search approximate, never
     by default: `alpha` < 1 prunes when a bound times alpha is below the k-th score (bmp,
-    maxscore), and `term_ratio` < 1 keeps only the heaviest ceil(term_ratio * n) query terms.
+    maxscore); `term_ratio` < 1 keeps only the heaviest ceil(term_ratio * n) query terms; and
+    `bound_share` < 1 (bmp) computes block bounds from the query terms of largest weight × max
+    impact only, as many as reach that share of their sum: the other terms still score, but
+    no longer raise bounds, so fewer blocks are visited and the bounds cost less to compute.
     """
 
     algorithms: tuple[str, ...] = ALGORITHMS
     exact_algorithms: tuple[str, ...] = ALGORITHMS
-    approximate_options: tuple[str, ...] = ("alpha", "term_ratio")
+    approximate_options: tuple[str, ...] = ("alpha", "term_ratio", "bound_share")
 
     def __init__(self, engine: _index.Index):
         if not isinstance(engine, _index.Index):
@@ -270,6 +273,7 @@ class InvertedIndex:
         *,
         alpha: float = 1.0,
         term_ratio: float = 1.0,
+        bound_share: float = 1.0,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k of every query row; see the module docstring for scores, ties and padding."""
         if algorithm not in ALGORITHMS:
@@ -277,17 +281,18 @@ class InvertedIndex:
         k = _positive_int(k, "k")
         if k > np.iinfo(np.int32).max:
             raise ValueError("k must be below 2^31")
-        alpha, term_ratio = float(alpha), float(term_ratio)
-        if not 0.0 < alpha <= 1.0:
-            raise ValueError(f"alpha must be in (0, 1], not {alpha}")
-        if not 0.0 < term_ratio <= 1.0:
-            raise ValueError(f"term_ratio must be in (0, 1], not {term_ratio}")
+        alpha, term_ratio, bound_share = float(alpha), float(term_ratio), float(bound_share)
+        for name, value in (("alpha", alpha), ("term_ratio", term_ratio), ("bound_share", bound_share)):
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], not {value}")
         if algorithm == "exhaustive" and alpha != 1.0:
             raise ValueError("alpha applies to the pruning algorithms (bmp, maxscore), not exhaustive")
+        if algorithm != "bmp" and bound_share != 1.0:
+            raise ValueError("bound_share applies to bmp only")
         indptr, indices, data = _query_csr(queries_csr)
         weights, factor = _query_weights(indptr, data)
         doc_idx, scores = self._engine.search(
-            indptr, indices, weights, k, algorithm, _positive_int(threads, "threads"), alpha, term_ratio
+            indptr, indices, weights, k, algorithm, _positive_int(threads, "threads"), alpha, term_ratio, bound_share
         )
         if factor is not None:
             scores = (scores / factor[:, None]).astype(np.float32)

@@ -228,6 +228,8 @@ def test_approximate_options_give_valid_results_and_measured_recall(collection, 
         ("bmp", {"alpha": 0.7}),
         ("maxscore", {"alpha": 0.5}),
         ("bmp", {"term_ratio": 0.5}),
+        ("bmp", {"bound_share": 0.4}),
+        ("bmp", {"bound_share": 0.6, "alpha": 0.8}),
         ("exhaustive", {"term_ratio": 0.3}),
     ]:
         doc_idx, scores = index.search(queries, k=10, algorithm=algorithm, **options)

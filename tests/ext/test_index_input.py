@@ -70,6 +70,8 @@ def test_bad_doc_ids_and_options():
         ((np.array([0, 1]), np.array([1]), np.array([1])), {"alpha": 1.5}, "alpha"),
         ((np.array([0, 1]), np.array([1]), np.array([1])), {"term_ratio": 0.0}, "term_ratio"),
         ((np.array([0, 1]), np.array([1]), np.array([1])), {"algorithm": "exhaustive", "alpha": 0.5}, "pruning"),
+        ((np.array([0, 1]), np.array([1]), np.array([1])), {"algorithm": "bmp", "bound_share": 0.0}, "bound_share"),
+        ((np.array([0, 1]), np.array([1]), np.array([1])), {"algorithm": "maxscore", "bound_share": 0.5}, "bmp only"),
     ],
 )
 def test_bad_queries(index, queries, kwargs, message):

@@ -35,6 +35,7 @@ struct search_options {
     unsigned threads = 1;
     double alpha = 1.0;       // < 1: approximate, prunes when bound * alpha < threshold
     double term_ratio = 1.0;  // < 1: approximate, keeps the heaviest ceil(ratio * n) query terms
+    double bound_share = 1.0;  // < 1: approximate (bmp), block bounds from the heaviest terms only
 };
 
 struct search_results {

@@ -34,6 +34,7 @@ struct bmp_scratch {
     std::vector<std::uint32_t> sparse_impacts;  // term after term (only grown: resizing zero-fills)
     std::vector<std::uint64_t> sparse_begin, sparse_pos;  // per such term: start, cursor
     std::vector<std::uint32_t> sparse_weight;
+    std::vector<std::uint8_t> in_bound;  // per query term: whether it enters the block bounds
 };
 
 template <class Score>
@@ -153,21 +154,51 @@ private:
         for (std::uint64_t b = 0; b < n; ++b) u[b] += Score{row[b]} * f;
     }
 
+    // Which terms' block maxima enter the block bounds: all, unless rule.bound_share < 1 (the
+    // approximate knob), which leaves out the terms of smallest weight * max impact as long as
+    // the ones kept reach that share of the sum over all terms. Terms left out still score.
+    void bound_terms(const std::vector<query_term>& terms) {
+        s.in_bound.assign(terms.size(), 1);
+        if (rule.bound_share >= 1.0) return;
+        s.order.resize(terms.size());
+        double total = 0;
+        for (std::uint32_t t = 0; t < terms.size(); ++t) {
+            s.order[t] = t;
+            total += static_cast<double>(terms[t].weight) * terms[t].list.max_impact;
+        }
+        const auto reach = [&](std::uint32_t t) { return std::uint64_t{terms[t].weight} * terms[t].list.max_impact; };
+        std::sort(s.order.begin(), s.order.end(), [&](std::uint32_t a, std::uint32_t b) {
+            return reach(a) > reach(b) || (reach(a) == reach(b) && a < b);
+        });
+        double kept = 0;
+        for (std::uint32_t t : s.order) {
+            if (kept >= rule.bound_share * total) s.in_bound[t] = 0;
+            kept += static_cast<double>(reach(t));
+        }
+    }
+
     void block_bounds(const std::vector<query_term>& terms, std::uint64_t n_blocks) {
         s.ub.assign(n_blocks + spare_slots, 0);
         Score* u = s.ub.data();
         s.dense.clear();
+        bound_terms(terms);
         std::uint64_t sparse_postings = 0;
-        for (const query_term& term : terms) sparse_postings += term.list.block_max ? 0 : term.list.df;
+        for (std::size_t t = 0; t < terms.size(); ++t)
+            sparse_postings += terms[t].list.block_max || !s.in_bound[t] ? 0 : terms[t].list.df;
         if (s.sparse_docs.size() <= sparse_postings) {
             s.sparse_docs.resize(sparse_postings + 1);
             s.sparse_impacts.resize(sparse_postings + 1);
         }
         s.sparse_begin.assign(1, 0);
         s.sparse_weight.clear();
-        for (const query_term& term : terms) {
+        for (std::size_t t = 0; t < terms.size(); ++t) {
+            const query_term& term = terms[t];
             const posting_list& list = term.list;
             const Score w = term.weight;
+            if (!s.in_bound[t]) {
+                s.dense.emplace_back(list, term.weight);
+                continue;
+            }
             if (list.block_max) {  // uint16 rows hold ceil(max * 255 / term max)
                 s.dense.emplace_back(list, term.weight);
                 const Score f = index.impact_bytes() == 1

@@ -24,6 +24,7 @@ struct query_term {
 // i.e. it over-estimates the threshold by 1 / alpha.
 struct prune_rule {
     double alpha = 1.0;
+    double bound_share = 1.0;  // < 1: approximate, see bmp_query::bound_terms
 
     bool exact() const { return alpha >= 1.0; }
 
