@@ -90,6 +90,20 @@ inline std::uint32_t decode_docs(const posting_list& list, std::uint64_t b, doc_
     return n;
 }
 
+// Decodes block `b`'s doc gaps without summing them (for a caller that sums them as it goes),
+// after checking that they add up to the block's span, so that every running sum stays inside
+// it. Only for gap widths up to list.safe_bits, where no sum wraps.
+inline std::uint32_t decode_gaps(const posting_list& list, std::uint64_t b, std::uint32_t* gaps) {
+    const block_meta& meta = list.blocks[b];
+    const std::uint32_t n = block_length(list.df, b);
+    unpack(list.data + list.offsets[b], n, meta.doc_bits, gaps);
+    std::uint32_t sum = n;  // at most n * 2^safe_bits: no wrap (index_build.cpp)
+    for (std::uint32_t i = 0; i < n; ++i) sum += gaps[i];
+    const std::uint64_t span = b == 0 ? std::uint64_t{meta.last_doc} + 1 : meta.last_doc - list.blocks[b - 1].last_doc;
+    if (sum != span) throw format_error("corrupt posting block (doc gaps do not add up)");
+    return n;
+}
+
 inline void decode_impacts(const posting_list& list, std::uint64_t b, std::uint32_t* impacts) {
     const block_meta& meta = list.blocks[b];
     const std::uint32_t n = block_length(list.df, b);
