@@ -33,7 +33,7 @@ public:
 
     explicit topk_queue(std::size_t k, Score floor = 1, const doc_t* doc_map = nullptr)
         : k_(k), floor_(floor < 1 ? 1 : floor), map_(doc_map), buffered_(k >= buffered_min_k) {
-        heap_.reserve(buffered_ ? 2 * k : k);
+        entries_.reserve(buffered_ ? 2 * k : k);
     }
 
     std::size_t k() const { return k_; }
@@ -62,21 +62,21 @@ public:
         } else if (buffered_) {
             append({score, row(doc)});
         } else {
-            heap_.push_back({score, row(doc)});
-            std::push_heap(heap_.begin(), heap_.end(), better);
-            if (heap_.size() == k_) set_worst(heap_.front());
+            entries_.push_back({score, row(doc)});
+            std::push_heap(entries_.begin(), entries_.end(), better);
+            if (entries_.size() == k_) set_worst(entries_.front());
         }
         return true;
     }
 
     // Entries best first (docs are original rows); the queue is left empty.
     std::vector<entry> finalize() {
-        if (heap_.size() > k_) select_best_k();
-        std::sort(heap_.begin(), heap_.end(), better);
+        if (entries_.size() > k_) select_best_k();
+        std::sort(entries_.begin(), entries_.end(), better);
         std::vector<entry> out;
-        out.swap(heap_);
+        out.swap(entries_);
         full_ = false;
-        heap_.reserve(buffered_ ? 2 * k_ : k_);
+        entries_.reserve(buffered_ ? 2 * k_ : k_);
         return out;
     }
 
@@ -100,32 +100,32 @@ private:
     }
 
     void append(entry e) {
-        heap_.push_back(e);
-        if (heap_.size() == (full_ ? 2 * k_ : k_)) select_best_k();
+        entries_.push_back(e);
+        if (entries_.size() == (full_ ? 2 * k_ : k_)) select_best_k();
     }
 
     // Keeps the best k of the buffer; the worst of them becomes the bar.
     void select_best_k() {
-        const auto kth = heap_.begin() + static_cast<std::ptrdiff_t>(k_ - 1);
-        std::nth_element(heap_.begin(), kth, heap_.end(), better);
-        heap_.resize(k_);
+        const auto kth = entries_.begin() + static_cast<std::ptrdiff_t>(k_ - 1);
+        std::nth_element(entries_.begin(), kth, entries_.end(), better);
+        entries_.resize(k_);
         set_worst(*kth);
     }
 
     // Overwrites the root and sifts it down: one pass instead of pop + push.
     void replace_worst(entry e) {
-        const std::size_t n = heap_.size();
+        const std::size_t n = entries_.size();
         std::size_t i = 0;
         for (;;) {
             std::size_t child = 2 * i + 1;
             if (child >= n) break;
-            if (child + 1 < n && better(heap_[child], heap_[child + 1])) ++child;  // the worse child
-            if (!better(e, heap_[child])) break;
-            heap_[i] = heap_[child];
+            if (child + 1 < n && better(entries_[child], entries_[child + 1])) ++child;  // the worse child
+            if (!better(e, entries_[child])) break;
+            entries_[i] = entries_[child];
             i = child;
         }
-        heap_[i] = e;
-        worst_ = heap_.front();
+        entries_[i] = e;
+        worst_ = entries_.front();
     }
 
     std::size_t k_;
@@ -134,7 +134,7 @@ private:
     bool buffered_;
     bool full_ = false;     // k entries seen: worst_ is the k-th best so far
     entry worst_{0, 0};
-    std::vector<entry> heap_;  // a heap of at most k (small k), or a buffer of at most 2k
+    std::vector<entry> entries_;  // a heap of at most k (small k), or a buffer of at most 2k
 };
 
 }  // namespace splade
