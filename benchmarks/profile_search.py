@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import scipy.sparse as sp
 from synthetic import SyntheticConfig, load_or_generate
 
 from splade_core.index import InvertedIndex
@@ -38,10 +37,7 @@ def main(argv: list[str] | None = None) -> None:
         reorder=None if args.reorder == "none" else args.reorder,
     )
     n = min(args.queries, queries.n_rows)
-    batch = sp.csr_array(
-        (queries.data[: queries.indptr[n]], queries.indices[: queries.indptr[n]], queries.indptr[: n + 1]),
-        shape=(n, queries.vocab_size),
-    )
+    batch = queries.to_csr()[:n]
     options = {"bound_share": args.bound_share} if args.bound_share != 1.0 else {}
     started = time.process_time()
     for _ in range(args.repeat):

@@ -160,13 +160,13 @@ private:
     void bound_terms(const std::vector<query_term>& terms) {
         s.in_bound.assign(terms.size(), 1);
         if (rule.bound_share >= 1.0) return;
+        const auto reach = [&](std::uint32_t t) { return std::uint64_t{terms[t].weight} * terms[t].list.max_impact; };
         s.order.resize(terms.size());
         double total = 0;
         for (std::uint32_t t = 0; t < terms.size(); ++t) {
             s.order[t] = t;
-            total += static_cast<double>(terms[t].weight) * terms[t].list.max_impact;
+            total += static_cast<double>(reach(t));
         }
-        const auto reach = [&](std::uint32_t t) { return std::uint64_t{terms[t].weight} * terms[t].list.max_impact; };
         std::sort(s.order.begin(), s.order.end(), [&](std::uint32_t a, std::uint32_t b) {
             return reach(a) > reach(b) || (reach(a) == reach(b) && a < b);
         });
@@ -195,12 +195,10 @@ private:
             const query_term& term = terms[t];
             const posting_list& list = term.list;
             const Score w = term.weight;
-            if (!s.in_bound[t]) {
+            if (list.block_max || !s.in_bound[t]) {  // scored by a walker, decoding lazily
                 s.dense.emplace_back(list, term.weight);
-                continue;
-            }
-            if (list.block_max) {  // uint16 rows hold ceil(max * 255 / term max)
-                s.dense.emplace_back(list, term.weight);
+                if (!s.in_bound[t]) continue;
+                // uint16 rows hold ceil(max * 255 / term max)
                 const Score f = index.impact_bytes() == 1
                                     ? w
                                     : static_cast<Score>((std::uint64_t{term.weight} * list.max_impact + 254) / 255);
