@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="splade", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for add in (
-        _add_prepare,
+        _add_download,
         _add_encode,
         _add_merge,
         _add_quantize,
@@ -91,30 +91,42 @@ def _shard(value: str) -> tuple[int, int]:
     return index, total
 
 
-# --- prepare ----------------------------------------------------------------------------------
+# --- download -------------------------------------------------------------------------------
 
 
-def _add_prepare(subparsers) -> None:
-    p = subparsers.add_parser("prepare", help="fetch a collection (download if needed) and record its sizes")
-    p.add_argument("--collection", required=True, help="ir_datasets id, BEIR folder[:split] or bundled/<name>")
-    p.add_argument("--output", required=True, type=Path, help="JSON file of counts to write")
-    p.set_defaults(func=_run_prepare)
+def _add_download(subparsers) -> None:
+    p = subparsers.add_parser(
+        "download",
+        help="materialize a collection, model or file under a resources folder (the only verb that needs the network)",
+        description="Write an external input as local files under --resources; later verbs read only those.",
+    )
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    collection = kinds.add_parser("collection", help="documents, queries and qrels of an ir_datasets id or BEIR folder")
+    collection.add_argument("spec", help="ir_datasets id, BEIR folder[:split] or bundled/<name>")
+    collection.add_argument(
+        "--part", choices=("all", "docs", "topics"), default="all", help="documents, queries + qrels, or both"
+    )
+    model = kinds.add_parser("model", help="an HF model (id, local folder or bundled/<name>) as a local folder")
+    model.add_argument("spec", help="HF id, local directory or bundled/splade-tiny")
+    model.add_argument("--kind", dest="model_kind", choices=("splade", "cross-encoder"), default="splade")
+    file = kinds.add_parser("file", help="a training-data file (triples, teacher scores) from an http(s)/file URL")
+    file.add_argument("spec", metavar="URL")
+    for sub in (collection, model, file):
+        sub.add_argument("--resources", required=True, type=Path, help="the resources folder (shared by studies)")
+        sub.add_argument("--no-progress", action="store_true", help="no progress bar")
+        sub.set_defaults(func=_run_download)
+    p.set_defaults(func=_run_download)
 
 
-def _run_prepare(args) -> None:
-    from .data import load_collection
-    from .io import write_json
+def _run_download(args) -> None:
+    from .data import download
 
-    collection = load_collection(args.collection)
-    qrels = collection.qrels() if collection.has_qrels else {}
-    summary = {
-        "collection": args.collection,
-        "docs": sum(1 for _ in collection.docs()),
-        "queries": len(collection.queries()),
-        "judged_queries": len(qrels),
-        "judgments": sum(map(len, qrels.values())),
-    }
-    write_json(args.output, summary)
+    if args.kind == "collection":
+        summary = download.download_collection(args.spec, args.resources, args.part, progress=not args.no_progress)
+    elif args.kind == "model":
+        summary = download.download_model(args.spec, args.resources, args.model_kind)
+    else:
+        summary = download.download_file(args.spec, args.resources, progress=not args.no_progress)
     print(json.dumps(summary))
 
 
@@ -151,10 +163,10 @@ def _run_encode(args) -> None:
         args.max_length if args.side == "query" else None,
     )
     if args.side == "doc":
-        items, total = collection.docs(), collection.doc_count()
+        read_rows, total = collection.docs, collection.doc_count()
     else:
         queries = collection.queries()
-        items, total = iter(queries), len(queries)
+        read_rows, total = (lambda start, stop: queries[start:stop]), len(queries)
     options = EncodeOptions(
         batch_size=args.batch_size,
         threads=args.threads,
@@ -163,8 +175,8 @@ def _run_encode(args) -> None:
         device=args.device,
         progress=not args.no_progress,
     )
-    meta = {"model": str(args.model), "collection": args.collection}
-    summary = encode_to_file(model, items, total, args.side, args.output, options, meta)
+    meta = {"model": str(args.model), "collection": collection.spec}
+    summary = encode_to_file(model, read_rows, total, args.side, args.output, options, meta)
     print(json.dumps({"output": str(args.output), **summary}))
 
 
@@ -404,10 +416,11 @@ def _run_evaluate(args) -> None:
     if (args.queries is None) != (args.docs is None):
         raise SpladeError("--queries and --docs go together (FLOPS needs both)")
     run = read_trec_run(args.run)
-    result = evaluate_run(run, load_collection(args.collection).qrels())
+    collection = load_collection(args.collection)
+    result = evaluate_run(run, collection.qrels())
     if result["queries_retrieved"] == 0:
-        raise SpladeError(f"{args.run}: no query of the run is judged in {args.collection}")
-    result["collection"], result["run"] = args.collection, str(args.run)
+        raise SpladeError(f"{args.run}: no query of the run is judged in {collection.spec}")
+    result["collection"], result["run"] = collection.spec, str(args.run)
     if args.queries:
         queries, docs = SparseVectors.load(args.queries), SparseVectors.load(args.docs)
         check_same_vocabulary(queries, docs, args.queries, args.docs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,23 +48,24 @@ def shard_range(total: int, shard: int, num_shards: int) -> tuple[int, int]:
 
 def encode_to_file(
     model: Splade,
-    items: Iterable[tuple[str, str]],
+    read_rows: Callable[[int, int], Iterable[tuple[str, str]]],
     total: int,
     side: str,
     output: str | os.PathLike,
     options: EncodeOptions = EncodeOptions(),
     meta: dict | None = None,
 ) -> dict:
-    """Encode (id, text) pairs with the `side` ('doc' or 'query') encoder into `output`.
+    """Encode the (id, text) pairs of this shard with the `side` ('doc' or 'query') encoder.
 
-    Returns a summary: rows, non-zeros, seconds, texts per second.
+    `read_rows(start, stop)` yields rows [start, stop) of the `total` (a downloaded corpus seeks
+    to `start`). Returns a summary: rows, non-zeros, seconds, texts per second.
     """
     if options.threads:
         torch.set_num_threads(options.threads)
     encoder, max_length = model.encoder_for(side)
     encoder.to(options.device)
     start, stop = shard_range(total, options.shard, options.num_shards)
-    selected = itertools.islice(items, start, stop)
+    selected = read_rows(start, stop)
     meta = {
         **(meta or {}),
         "side": side,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,44 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside `path`; on success rename it to `path`, replacing it.
+
+    Readers see the old folder or the new one, never a half-written one. A process killed
+    inside leaves a `.tmp-<name>.*` folder: `remove_stale_temps(path)` removes it later.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove the `.tmp-<name>.*` files and folders that killed writers of `path` left behind.
+
+    Call it only while no other process writes `path` (the caller holds its lock, or is the
+    one job Snakemake runs for it). Returns what was removed.
+    """
+    path = Path(path)
+    stale = sorted(path.parent.glob(f".tmp-{path.name}.*")) if path.parent.is_dir() else []
+    for leftover in stale:
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+    return stale
 
 
 def _umask() -> int:

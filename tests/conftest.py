@@ -8,6 +8,7 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["IR_DATASETS_HOME"] = tempfile.mkdtemp(prefix="splade-irds-")
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="splade-hf-")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 TESTS = Path(__file__).parent

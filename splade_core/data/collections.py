@@ -6,20 +6,28 @@ A collection spec is either
   offline through the very code path that downloads MS MARCO or BEIR when a network exists;
 - a local folder in BEIR layout (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``),
   written ``PATH`` (split ``test``) or ``PATH:SPLIT``;
-- ``bundled/<name>`` for a collection shipped in the package (``bundled/cranfield``).
+- ``bundled/<name>`` for a collection shipped in the package (``bundled/cranfield``);
+- a folder written by the download stage (``splade download``, `splade_core.data.download`):
+  what every workflow job after the download reads, with no network and no shared cache.
 
 Documents are ``(doc_id, text)`` with text = title + " " + body, as BEIR and SPLADE use them.
+Every ir_datasets access of this process and of concurrent ones goes through one file lock in
+ir_datasets' home, so that two jobs never build its docstore at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import itertools
 import json
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import SpladeError
 from ..io import atomic_path
@@ -29,6 +37,14 @@ BUNDLED_ROOT = Path(str(resources.files("splade_core") / "resources" / "datasets
 SEEDED_IR_DATASETS = {"beir/scifact": "scifact"}
 BUNDLED = {"bundled/cranfield": "cranfield", "bundled/scifact": "scifact"}
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+# The download stage's folders: a corpus (documents), and a collection (queries and qrels of
+# one split, pointing at its corpus). Each holds a manifest of what it contains.
+MANIFEST = "manifest.json"
+CORPUS_FORMAT = "splade-core/corpus"
+COLLECTION_FORMAT = "splade-core/collection"
+FORMAT_VERSION = 1
+CORPUS_FILE, OFFSETS_FILE = "corpus.jsonl", "corpus.offsets.npy"
+QUERIES_FILE, QRELS_FILE = "queries.jsonl", "qrels.tsv"
 
 
 @dataclass(frozen=True)
@@ -38,8 +54,11 @@ class Collection:
     spec: str
     _source: object
 
-    def docs(self) -> Iterator[tuple[str, str]]:
-        return self._source.docs()
+    def docs(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[str, str]]:
+        """Documents [start, stop) in collection order; a downloaded corpus seeks to `start`."""
+        if hasattr(self._source, "docs_range"):
+            return self._source.docs_range(start, stop)
+        return itertools.islice(self._source.docs(), start, stop)
 
     def doc_count(self) -> int:
         return self._source.doc_count()
@@ -60,12 +79,145 @@ class Collection:
 
 def load_collection(spec: str) -> Collection:
     """Resolve a collection spec (see module docstring); raises SpladeError if unknown."""
+    local = local_folder(spec)
+    if local is None:
+        return Collection(spec, IrDataset(spec))
+    folder, split = local
+    if (folder / MANIFEST).is_file():
+        downloaded = Downloaded(folder)
+        return Collection(downloaded.source, downloaded)
+    return Collection(spec, BeirFolder(folder, split))
+
+
+def local_folder(spec: str) -> tuple[Path, str] | None:
+    """(folder, split) of a bundled or local-folder spec; None for an ir_datasets id."""
     if spec in BUNDLED:
-        return Collection(spec, BeirFolder(BUNDLED_ROOT / BUNDLED[spec], "test"))
+        return BUNDLED_ROOT / BUNDLED[spec], "test"
     folder, _, split = spec.partition(":") if not Path(spec).exists() else (spec, "", "")
     if Path(folder).is_dir():
-        return Collection(spec, BeirFolder(Path(folder), split or "test"))
-    return Collection(spec, IrDataset(spec))
+        return Path(folder), split or "test"
+    return None
+
+
+def read_manifest(folder: Path, expected: tuple[str, ...] = (CORPUS_FORMAT, COLLECTION_FORMAT)) -> dict:
+    """The manifest of a downloaded folder; SpladeError naming it if absent or not one."""
+    path = Path(folder) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SpladeError(f"{folder}: not downloaded (no {MANIFEST}); run `splade download` first") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SpladeError(f"{path}: not a valid manifest ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") not in expected:
+        raise SpladeError(f"{path}: not a manifest of {' or '.join(expected)}")
+    if manifest.get("version") != FORMAT_VERSION:
+        raise SpladeError(
+            f"{path}: format version {manifest.get('version')!r}, this splade-core reads {FORMAT_VERSION}"
+        )
+    return manifest
+
+
+class Downloaded:
+    """A folder of the download stage: a corpus, or a collection (queries, qrels) and its corpus.
+
+    Opening it checks what is cheap to check against the manifest (file sizes, document
+    counts); a corpus that changed since its collection was downloaded is an error naming both.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.manifest = read_manifest(self.folder)
+        self.source = str(self.manifest.get("source", self.folder))
+        if self.manifest["format"] == CORPUS_FORMAT:
+            self.corpus = self.folder
+            corpus = self.manifest
+        else:
+            _check_files(self.folder, self.manifest)
+            relative = self.manifest.get("corpus")
+            self.corpus = (self.folder / relative).resolve() if relative else None
+            corpus = read_manifest(self.corpus, (CORPUS_FORMAT,)) if self.corpus else None
+            if corpus is not None and corpus.get("docs") != self.manifest.get("corpus_docs"):
+                raise SpladeError(
+                    f"{self.corpus}: holds {corpus.get('docs')} documents, but {self.folder} was downloaded "
+                    f"against {self.manifest.get('corpus_docs')}; download {self.source!r} again"
+                )
+        self._docs = None
+        if corpus is not None:
+            _check_files(self.corpus, corpus)
+            offsets = np.load(self.corpus / OFFSETS_FILE, mmap_mode="r", allow_pickle=False)
+            size = (self.corpus / CORPUS_FILE).stat().st_size
+            if offsets.shape != (corpus["docs"] + 1,) or offsets.dtype != np.int64 or int(offsets[-1]) != size:
+                raise SpladeError(f"{self.corpus}: {OFFSETS_FILE} does not match {CORPUS_FILE}; download it again")
+            self._docs, self._offsets = corpus["docs"], offsets
+
+    def doc_count(self) -> int:
+        self._require_docs()
+        return self._docs
+
+    expected_doc_count = doc_count
+
+    def docs(self) -> Iterator[tuple[str, str]]:
+        return self.docs_range(0, None)
+
+    def docs_range(self, start: int, stop: int | None) -> Iterator[tuple[str, str]]:
+        self._require_docs()
+        stop = self._docs if stop is None else min(stop, self._docs)
+        if start >= stop:
+            return
+        path = self.corpus / CORPUS_FILE
+        with open(path, "rb") as handle:
+            handle.seek(int(self._offsets[start]))
+            for number in range(start, stop):
+                record = _json_line(handle.readline(), path, number + 1)
+                yield record["_id"], record["text"]
+
+    def queries(self) -> Iterator[tuple[str, str]]:
+        self._require_topics()
+        for record in _read_jsonl(self.folder / QUERIES_FILE):
+            yield record["_id"], record["text"]
+
+    def has_qrels(self) -> bool:
+        return self.manifest["format"] == COLLECTION_FORMAT and (self.folder / QRELS_FILE).is_file()
+
+    def qrels(self) -> Iterator[tuple[str, str, int]]:
+        if not self.has_qrels():
+            raise SpladeError(f"{self.folder}: {self.source!r} has no relevance judgments")
+        yield from _read_qrels(self.folder / QRELS_FILE)
+
+    def _require_docs(self) -> None:
+        if self._docs is None:
+            raise SpladeError(f"{self.folder}: {self.source!r} has no documents")
+
+    def _require_topics(self) -> None:
+        if self.manifest["format"] != COLLECTION_FORMAT:
+            raise SpladeError(f"{self.folder}: a corpus (documents only), not a collection with queries")
+
+
+def _check_files(folder: Path, manifest: dict) -> None:
+    for name, entry in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.is_file():
+            raise SpladeError(f"{path}: missing; download {manifest.get('source')!r} again")
+        if path.stat().st_size != entry.get("bytes"):
+            raise SpladeError(
+                f"{path}: {path.stat().st_size} bytes, the manifest records {entry.get('bytes')}; "
+                f"download {manifest.get('source')!r} again"
+            )
+
+
+def _json_line(line: bytes, path: Path, number: int) -> dict:
+    try:
+        return json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SpladeError(f"{path}:{number}: invalid JSON ({exc})") from None
+
+
+def _read_qrels(path: Path) -> Iterator[tuple[str, str, int]]:
+    with open(path, newline="") as handle:
+        for row in csv.reader(handle, delimiter="\t"):
+            if not row or row[0] == "query-id":
+                continue
+            yield row[0], row[1], int(row[2])
 
 
 class BeirFolder:
@@ -92,6 +244,8 @@ class BeirFolder:
         with open(self.root / "corpus.jsonl", "rb") as handle:
             return sum(1 for line in handle if line.strip())
 
+    expected_doc_count = doc_count
+
     def queries(self) -> Iterator[tuple[str, str]]:
         wanted = {query_id for query_id, _, _ in self.qrels()} if self.has_qrels() else None
         for record in _read_jsonl(self.root / "queries.jsonl"):
@@ -105,21 +259,24 @@ class BeirFolder:
         if not self.has_qrels():
             splits = sorted(p.stem for p in (self.root / "qrels").glob("*.tsv"))
             raise SpladeError(f"{self.root}: no qrels for split {self.split!r} (splits: {', '.join(splits) or 'none'})")
-        with open(self.qrels_path, newline="") as handle:
-            rows = csv.reader(handle, delimiter="\t")
-            for row in rows:
-                if not row or row[0] == "query-id":
-                    continue
-                yield row[0], row[1], int(row[2])
+        yield from _read_qrels(self.qrels_path)
 
 
 class IrDataset:
-    """An ir_datasets dataset; the bundled SciFact is seeded into its cache first."""
+    """An ir_datasets dataset; the bundled SciFact is seeded into its cache first.
+
+    ir_datasets downloads its files and builds its docstore (for BEIR, ``docs.pklz4``) on first
+    use, and two processes doing so at once corrupt the store for good. Every opening here holds
+    `ir_datasets_lock` until the first record is read, by which time both are done; a docstore
+    that fails to read, or holds another count than the dataset's metadata, is cleared and
+    rebuilt once.
+    """
 
     def __init__(self, dataset_id: str):
         import ir_datasets
 
-        seed_bundled_ir_datasets(dataset_id)
+        with ir_datasets_lock():
+            seed_bundled_ir_datasets(dataset_id)
         try:
             self.dataset = ir_datasets.load(dataset_id)
         except KeyError:
@@ -133,9 +290,14 @@ class IrDataset:
             yield doc.doc_id, _default_text(doc)
 
     def doc_count(self) -> int:
+        count = self.expected_doc_count()  # no docstore build needed
+        return count if count is not None else sum(1 for _ in self.docs())
+
+    def expected_doc_count(self) -> int | None:
+        """The document count ir_datasets' metadata records for the dataset, if it has one."""
         self._require("docs")
-        count = self.dataset.docs_metadata().get("count")  # no docstore build needed
-        return int(count) if count is not None else sum(1 for _ in self.docs())
+        count = self.dataset.docs_metadata().get("count")
+        return int(count) if count is not None else None
 
     def queries(self) -> Iterator[tuple[str, str]]:
         for query in self._iter("queries"):
@@ -148,16 +310,80 @@ class IrDataset:
         for qrel in self._iter("qrels"):
             yield qrel.query_id, qrel.doc_id, qrel.relevance
 
+    def clear_docstore(self) -> bool:
+        """Remove the dataset's docstore from ir_datasets' cache (it is rebuilt on next use)."""
+        try:
+            store = self.dataset.docs_store()
+        except (NotImplementedError, AttributeError):
+            return False
+        if not hasattr(store, "clear_cache"):
+            return False
+        with ir_datasets_lock():
+            store.clear_cache()
+        return True
+
     def _require(self, part: str) -> None:
         if not getattr(self.dataset, f"has_{part}")():
             raise SpladeError(f"dataset {self.dataset_id!r} has no {part}")
 
     def _iter(self, part: str):
         self._require(part)
+        with ir_datasets_lock():
+            records, first = self._open(part)
+        if first is _END:
+            return
         try:
-            yield from getattr(self.dataset, f"{part}_iter")()
-        except OSError as exc:  # download failures surface as IOError subclasses
+            yield first
+            yield from records
+        except OSError as exc:
             raise SpladeError(f"dataset {self.dataset_id!r}: cannot read {part} ({exc})") from None
+
+    def _open(self, part: str):
+        """An iterator over `part` and its first record, read while the caller holds the lock."""
+        for attempt in (1, 2):
+            try:
+                records = iter(getattr(self.dataset, f"{part}_iter")())
+                first = next(records, _END)
+                if part == "docs":
+                    self._check_docstore()
+                return records, first
+            except OSError as exc:  # download failures surface as IOError subclasses
+                raise SpladeError(f"dataset {self.dataset_id!r}: cannot read {part} ({exc})") from None
+            except Exception as exc:  # a corrupt docstore: lz4, pickle, mmap or count errors
+                if attempt == 2 or part != "docs" or not self.clear_docstore():
+                    raise SpladeError(
+                        f"dataset {self.dataset_id!r}: cannot read {part} from ir_datasets' cache ({exc})"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    def _check_docstore(self) -> None:
+        expected, built = self.expected_doc_count(), self.dataset.docs_count()
+        if expected is not None and built is not None and built != expected:
+            raise CorruptDocstore(f"its docstore holds {built} documents, the dataset has {expected}")
+
+
+class CorruptDocstore(Exception):
+    """ir_datasets' docstore of a dataset does not hold what the dataset's metadata says."""
+
+
+_END = object()
+
+
+@contextlib.contextmanager
+def ir_datasets_lock() -> Iterator[None]:
+    """One process at a time in ir_datasets' home (downloads, docstore builds); reentrant."""
+    import ir_datasets
+    from filelock import FileLock
+
+    path = str(Path(ir_datasets.util.home_path()) / ".splade-core.lock")
+    if path not in _LOCKS:  # one lock object per file: a second one would wait on the first
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _LOCKS[path] = FileLock(path)
+    with _LOCKS[path]:
+        yield
+
+
+_LOCKS: dict = {}
 
 
 def _default_text(record) -> str:

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import offline_caches, untouched
+
 pytestmark = [
     pytest.mark.slurm,
     pytest.mark.skipif(
@@ -88,13 +90,12 @@ def _rule_names() -> list[str]:
     return sorted({m for path in rules for m in re.findall(r"^rule (\w+):", path.read_text(), re.M)})
 
 
-def _start_snakemake(workdir: Path, *args: str) -> tuple[subprocess.Popen, Path]:
+def _start_snakemake(workdir: Path, *args: str, env: dict[str, str]) -> tuple[subprocess.Popen, Path]:
     log = workdir / "snakemake.log"
-    env = dict(os.environ)
+    env = {**os.environ, **env}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["IR_DATASETS_HOME"] = str(workdir / "ir_datasets")
-    command = ["timeout", "-k", "10", str(TIMEOUT_S), sys.executable, "-m", "snakemake"]
-    command += ["--configfile", CONFIG, SMALLER_CONFIG, *args]
+    command = ["timeout", "-k", "10", str(TIMEOUT_S), sys.executable, "-m", "snakemake", *args]
+    command += ["--configfile", CONFIG, SMALLER_CONFIG]
     with log.open("w") as out:
         proc = subprocess.Popen(
             command,
@@ -147,10 +148,19 @@ def _sacct(job_ids: list[str]) -> dict[str, tuple[str, str]]:
 def runs(slurm_cluster, tmp_path_factory):
     """The .test study run twice: through profiles/slurm, and with the local executor.
 
-    The two run at the same time: the SLURM run mostly waits on polls and job start-up.
+    Each first runs its download stage (`snakemake download`, local), then the rest with the
+    ir_datasets and HF caches empty and the hub off, inside the SLURM jobs too. The two run at
+    the same time: the SLURM run mostly waits on polls and job start-up.
     """
     slurm_dir = _workdir(tmp_path_factory.mktemp("slurm-run"))
     local_dir = _workdir(tmp_path_factory.mktemp("local-run"))
+    for workdir in (slurm_dir, local_dir):
+        download = _start_snakemake(
+            workdir, "download", "--cores", "1", env={"IR_DATASETS_HOME": str(workdir / "ir_datasets")}
+        )
+        download[0].wait()
+        _finish(*download, "snakemake download")
+    offline = offline_caches(tmp_path_factory.mktemp("caches"))
     # The profile's per-rule requests are site values (up to 64 GB and 8 CPUs) that a 2-core CI
     # node cannot grant, so every rule asks for 1 GB here (a CLI --set-resources replaces the
     # profile's whole mapping); CPUs then follow each job's threads. The profile's set-threads
@@ -158,9 +168,16 @@ def runs(slurm_cluster, tmp_path_factory):
     # config, as in the local run: equal threads are what byte-identical results need.
     small = [f"{rule}:mem_mb=1000" for rule in _rule_names()]
     slurm = _start_snakemake(
-        slurm_dir, "--workflow-profile", "profiles/slurm", "--set-resources", *small, "--set-threads", "all=1"
+        slurm_dir,
+        "--workflow-profile",
+        "profiles/slurm",
+        "--set-resources",
+        *small,
+        "--set-threads",
+        "all=1",
+        env=offline,
     )
-    local = _start_snakemake(local_dir, "--workflow-profile", "profiles/default", "--cores", "2")
+    local = _start_snakemake(local_dir, "--workflow-profile", "profiles/default", "--cores", "2", env=offline)
     try:
         for proc, _ in (slurm, local):
             proc.wait()  # both bounded by `timeout`
@@ -171,7 +188,13 @@ def runs(slurm_cluster, tmp_path_factory):
                 proc.wait()
     slurm_log = _finish(*slurm, "snakemake --workflow-profile profiles/slurm")
     local_log = _finish(*local, "snakemake --cores 2 (local)")
-    return {"slurm": (slurm_dir, slurm_log), "local": (local_dir, local_log)}
+    return {"slurm": (slurm_dir, slurm_log), "local": (local_dir, local_log), "offline": offline}
+
+
+def test_compute_jobs_never_touch_the_caches(runs):
+    assert untouched(runs["offline"]), "a job wrote into the ir_datasets or HF cache"
+    remote = set(re.findall(r"^rule (\w+):$", runs["slurm"][1], re.M))
+    assert remote and not {rule for rule in remote if rule.startswith("download")}
 
 
 def test_every_job_ran_as_a_completed_slurm_job(runs):

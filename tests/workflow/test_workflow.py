@@ -1,7 +1,9 @@
 """The workflow's contract: it plans offline, validates its config, and reruns only what a
 change invalidates (on the tiny .test study)."""
 
+import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -28,6 +30,19 @@ def test_invalid_config_stops_with_one_line_naming_the_key(tmp_path, test_config
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.startswith("invalid config")]
     assert lines == ["invalid config: training: Additional properties are not allowed ('stepz' was unexpected)"]
+
+
+def test_download_stage_runs_alone_and_before_every_compute_job(finished_study):
+    logs = json.loads((finished_study / "offline.json").read_text())
+    rules = lambda log: set(re.findall(r"^(?:local)?rule (\w+):$", log, re.M))  # noqa: E731
+    assert rules(logs["downloaded"]) == {"download_corpus", "download_collection", "download_model", "download"}
+    assert not {rule for rule in rules(logs["study"]) if rule.startswith("download")}
+    resources = finished_study / "resources"
+    assert sorted(p.parent.relative_to(resources).parts[0] for p in resources.rglob("manifest.json")) == [
+        "collections",
+        "corpora",
+        "models",
+    ]
 
 
 def test_study_results_have_one_row_per_setting_and_pruning(finished_study):

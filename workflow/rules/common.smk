@@ -8,6 +8,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 from snakemake.utils import validate
+from splade_core.data import download as downloads
+from splade_core.errors import SpladeError
 
 SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
 
@@ -28,6 +30,7 @@ def check_config(config):
 check_config(config)
 
 R = config["results"]
+RES = config["resources"]
 ENCODE = config["encoding"]
 QUANT = config["quantization"]
 RETRIEVAL = config["retrieval"]
@@ -58,6 +61,91 @@ wildcard_constraints:
     setting="pretrained|lq=[^_/]+_ld=[^_/]+",
     prune="none|(document|term|agnostic)-[0-9]+",
     shard="[0-9]+",
+
+
+# --- the download stage: every external input, by where it goes under resources/ ----------------
+
+
+def _resource(where, function, *args):
+    """function(RES, *args), or stop with one line naming the config key."""
+    try:
+        return str(function(RES, *args))
+    except SpladeError as exc:
+        sys.exit(f"invalid config: {where}: {exc}")
+
+
+def _resources_of(config):
+    """Folders of the download stage -> what fills them, for every input the config names."""
+    corpora, collections, models, files = {}, {}, {}, {}
+    specs = [
+        (f"datasets.{name}.collection", d["collection"])
+        for name, d in config["datasets"].items()
+    ]
+    if any(spec["train"] for spec in config["models"].values()):
+        specs.append(("training.collection", config["training"]["collection"]))
+    for where, spec in specs:
+        folder = _resource(where, downloads.collection_dir, spec)
+        collections[folder] = spec
+        corpora[_resource(where, downloads.corpus_dir, spec)] = spec
+    for name, spec in config["models"].items():
+        if spec["pretrained"] or spec["train"]:
+            models[
+                _resource(f"models.{name}.path", downloads.model_dir, spec["path"])
+            ] = (spec["path"], "splade")
+    teacher = config["training"]["teacher"]
+    if teacher not in (None, "none", "self"):
+        models[_resource("training.teacher", downloads.model_dir, teacher)] = (
+            teacher,
+            "cross-encoder",
+        )
+    examples = config["training"]["examples"]
+    if examples and downloads.is_url(examples):
+        files[_resource("training.examples", downloads.file_path, examples)] = examples
+    return corpora, collections, models, files
+
+
+CORPORA, COLLECTIONS, MODELS, FILES = _resources_of(config)
+
+
+def collection_folder(spec):
+    """The downloaded collection (queries, qrels, and its corpus) that jobs read for `spec`."""
+    return str(downloads.collection_dir(RES, spec))
+
+
+def corpus_folder(spec):
+    return str(downloads.corpus_dir(RES, spec))
+
+
+def model_folder(spec):
+    return str(downloads.model_dir(RES, spec))
+
+
+def manifest(folder):
+    return f"{folder}/manifest.json"
+
+
+def all_downloads():
+    folders = [*CORPORA, *COLLECTIONS, *MODELS]
+    return [manifest(folder) for folder in folders] + [
+        manifest(Path(path).parent) for path in FILES
+    ]
+
+
+def teacher_folder():
+    """The teacher as `splade mine` takes it: none, self, or the downloaded cross-encoder."""
+    teacher = TRAIN["teacher"]
+    return (
+        teacher or "none"
+        if teacher in (None, "none", "self")
+        else model_folder(teacher)
+    )
+
+
+def teacher_input(wildcards):
+    teacher = TRAIN["teacher"]
+    return (
+        [] if teacher in (None, "none", "self") else [manifest(model_folder(teacher))]
+    )
 
 
 def lambda_setting(entry):
@@ -109,16 +197,32 @@ def corpus_collection(corpus):
     return collection_of(first_dataset(corpus))
 
 
+def dataset_folder(wildcards):
+    """The downloaded collection of a dataset: its queries, qrels and corpus."""
+    return collection_folder(collection_of(wildcards.dataset))
+
+
+def training_folder():
+    return collection_folder(TRAIN["collection"])
+
+
+def base_model(wildcards):
+    """The downloaded base model of `model`."""
+    return model_folder(config["models"][wildcards.model]["path"])
+
+
 def model_dir(wildcards):
-    """The model a setting encodes with: the base model, or the fine-tuned one."""
+    """The model a setting encodes with: the (downloaded) base model, or the fine-tuned one."""
     if wildcards.setting == PRETRAINED:
-        return config["models"][wildcards.model]["path"]
+        return base_model(wildcards)
     return f"{R}/models/{wildcards.model}/{wildcards.setting}/model"
 
 
 def model_input(wildcards):
-    """Input files for model_dir: nothing for a base model (a hub id or a shipped folder)."""
-    return [] if wildcards.setting == PRETRAINED else [model_dir(wildcards)]
+    """Input files for model_dir: the base model's manifest, or the fine-tuned folder."""
+    if wildcards.setting == PRETRAINED:
+        return [manifest(base_model(wildcards))]
+    return [model_dir(wildcards)]
 
 
 def encode_threads():
@@ -172,7 +276,23 @@ def run_digest(model):
 
 
 def training_examples(wildcards):
-    return TRAIN["examples"] or f"{R}/models/{wildcards.model}/examples.jsonl"
+    """The examples a model trains on: the config's file (downloaded if a URL), or mined ones."""
+    examples = TRAIN["examples"]
+    if not examples:
+        return f"{R}/models/{wildcards.model}/examples.jsonl"
+    return (
+        str(downloads.file_path(RES, examples))
+        if downloads.is_url(examples)
+        else examples
+    )
+
+
+def training_examples_input(wildcards):
+    """The file Snakemake tracks for training_examples: a download's manifest for a URL."""
+    examples = TRAIN["examples"]
+    if examples and downloads.is_url(examples):
+        return manifest(Path(downloads.file_path(RES, examples)).parent)
+    return training_examples(wildcards)
 
 
 def corpus_vectors(wildcards, corpus=None):

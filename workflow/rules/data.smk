@@ -1,26 +1,78 @@
-rule prepare_collection:
-    output:
-        f"{R}/data/{{dataset}}.json",
-    log:
-        f"{R}/logs/prepare_collection/{{dataset}}.log",
-    resources:
-        mem_mb=2000,
-        runtime=120,
-    params:
-        collection=lambda wildcards: collection_of(wildcards.dataset),
-    shell:
-        "splade prepare --collection {params.collection:q} --output {output} > {log} 2>&1"
+# The download stage: the only jobs that touch the network, ir_datasets' cache or the HF cache.
+# They run where Snakemake runs (local rules: the login node under SLURM) and write under
+# resources/, which many studies share; every later job reads only those folders.
+#   snakemake download        run this stage alone (on a login node, before the compute jobs)
 
 
-rule prepare_training_collection:
+rule download_corpus:
     output:
-        f"{R}/data/training.json",
+        f"{RES}/corpora/{{docs_key}}/manifest.json",
     log:
-        f"{R}/logs/prepare_collection/training.log",
-    resources:
-        mem_mb=2000,
-        runtime=120,
+        f"{R}/logs/download/corpora/{{docs_key}}.log",
+    wildcard_constraints:
+        docs_key=".+",
+    localrule: True
     params:
-        collection=config["training"]["collection"],
+        spec=lambda wildcards: CORPORA[f"{RES}/corpora/{wildcards.docs_key}"],
+        resources=RES,
     shell:
-        "splade prepare --collection {params.collection:q} --output {output} > {log} 2>&1"
+        "splade download collection {params.spec:q} --part docs --resources {params.resources:q} --no-progress"
+        " > {log} 2>&1"
+
+
+rule download_collection:
+    input:
+        lambda wildcards: manifest(
+            corpus_folder(COLLECTIONS[f"{RES}/collections/{wildcards.collection_key}"])
+        ),
+    output:
+        f"{RES}/collections/{{collection_key}}/manifest.json",
+    log:
+        f"{R}/logs/download/collections/{{collection_key}}.log",
+    wildcard_constraints:
+        collection_key=".+",
+    localrule: True
+    params:
+        spec=lambda wildcards: COLLECTIONS[
+            f"{RES}/collections/{wildcards.collection_key}"
+        ],
+        resources=RES,
+    shell:
+        "splade download collection {params.spec:q} --part topics --resources {params.resources:q} --no-progress"
+        " > {log} 2>&1"
+
+
+rule download_model:
+    output:
+        f"{RES}/models/{{model_key}}/manifest.json",
+    log:
+        f"{R}/logs/download/models/{{model_key}}.log",
+    wildcard_constraints:
+        model_key=".+",
+    localrule: True
+    params:
+        spec=lambda wildcards: MODELS[f"{RES}/models/{wildcards.model_key}"][0],
+        kind=lambda wildcards: MODELS[f"{RES}/models/{wildcards.model_key}"][1],
+        resources=RES,
+    shell:
+        "splade download model {params.spec:q} --kind {params.kind} --resources {params.resources:q}"
+        " --no-progress > {log} 2>&1"
+
+
+rule download_file:
+    output:
+        f"{RES}/files/{{file_key}}/manifest.json",
+    log:
+        f"{R}/logs/download/files/{{file_key}}.log",
+    wildcard_constraints:
+        file_key=".+",
+    localrule: True
+    params:
+        url=lambda wildcards: next(
+            url
+            for path, url in FILES.items()
+            if Path(path).parent == Path(f"{RES}/files/{wildcards.file_key}")
+        ),
+        resources=RES,
+    shell:
+        "splade download file {params.url:q} --resources {params.resources:q} --no-progress > {log} 2>&1"

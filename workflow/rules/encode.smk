@@ -1,6 +1,8 @@
 rule encode_corpus:
     input:
-        data=lambda wildcards: f"{R}/data/{first_dataset(wildcards.corpus)}.json",
+        corpus=lambda wildcards: manifest(
+            corpus_folder(corpus_collection(wildcards.corpus))
+        ),
         model=model_input,
     output:
         temp(f"{R}/encoded/{{corpus}}/{{model}}/{{setting}}/docs.shard{{shard}}.npz"),
@@ -15,7 +17,7 @@ rule encode_corpus:
         gpu=1 if ENCODE["device"].startswith("cuda") else 0,
     params:
         model=model_dir,
-        collection=lambda wildcards: corpus_collection(wildcards.corpus),
+        collection=lambda wildcards: corpus_folder(corpus_collection(wildcards.corpus)),
         shards=ENCODE["shards"],
         batch_size=ENCODE["batch_size"],
         max_length=ENCODE["doc_max_length"],
@@ -45,7 +47,7 @@ rule merge_corpus:
 
 rule encode_queries:
     input:
-        data=f"{R}/data/{{dataset}}.json",
+        collection=lambda wildcards: manifest(dataset_folder(wildcards)),
         model=model_input,
     output:
         f"{R}/{{dataset}}/{{model}}/{{setting}}/queries.npz",
@@ -59,7 +61,7 @@ rule encode_queries:
         runtime=60,
     params:
         model=model_dir,
-        collection=lambda wildcards: collection_of(wildcards.dataset),
+        collection=dataset_folder,
         batch_size=ENCODE["batch_size"],
         max_length=ENCODE["query_max_length"],
         device=ENCODE["device"],

@@ -4,7 +4,7 @@ rule evaluate_run:
         retrieval=f"{R}/{{dataset}}/{{model}}/{{setting}}/prune={{prune}}/retrieval.json",
         queries=f"{R}/{{dataset}}/{{model}}/{{setting}}/queries.q.npz",
         docs=lambda wildcards: corpus_vectors(wildcards, corpus_of(wildcards.dataset)),
-        data=f"{R}/data/{{dataset}}.json",
+        collection=lambda wildcards: manifest(dataset_folder(wildcards)),
         encoding=encoding_timings,
         training=training_timing,
     output:
@@ -15,7 +15,7 @@ rule evaluate_run:
         mem_mb=4000,
         runtime=30,
     params:
-        collection=lambda wildcards: collection_of(wildcards.dataset),
+        collection=dataset_folder,
         timings=lambda wildcards, input: timing_flags(
             {"encoding_s": input.encoding, "training_s": input.training}
         ),
@@ -30,6 +30,7 @@ rule evaluate_bm25:
     input:
         run=f"{R}/{{dataset}}/bm25/run.trec",
         timing=f"{R}/benchmarks/retrieve_bm25/{{dataset}}.tsv",
+        collection=lambda wildcards: manifest(dataset_folder(wildcards)),
     output:
         f"{R}/{{dataset}}/bm25/metrics.json",
     log:
@@ -38,7 +39,7 @@ rule evaluate_bm25:
         mem_mb=2000,
         runtime=30,
     params:
-        collection=lambda wildcards: collection_of(wildcards.dataset),
+        collection=dataset_folder,
     shell:
         "splade evaluate --run {input.run} --collection {params.collection:q} --timing retrieval_s={input.timing}"
         " --label dataset={wildcards.dataset} --label model=bm25 --label setting=- --label prune=none"

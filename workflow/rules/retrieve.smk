@@ -24,7 +24,7 @@ rule retrieve:
 
 rule retrieve_bm25:
     input:
-        f"{R}/data/{{dataset}}.json",
+        lambda wildcards: manifest(dataset_folder(wildcards)),
     output:
         f"{R}/{{dataset}}/bm25/run.trec",
     log:
@@ -35,7 +35,7 @@ rule retrieve_bm25:
         mem_mb=8000,
         runtime=120,
     params:
-        collection=lambda wildcards: collection_of(wildcards.dataset),
+        collection=dataset_folder,
         k=RETRIEVAL["k"],
     shell:
         "splade bm25 --collection {params.collection:q} --k {params.k} --output {output} > {log} 2>&1"

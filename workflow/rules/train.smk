@@ -1,6 +1,8 @@
 rule mine_negatives:
     input:
-        f"{R}/data/training.json",
+        collection=manifest(training_folder()),
+        base=lambda wildcards: manifest(base_model(wildcards)),
+        teacher=teacher_input,
     output:
         f"{R}/models/{{model}}/examples.jsonl",
     log:
@@ -12,11 +14,11 @@ rule mine_negatives:
         mem_mb=4000,
         runtime=120,
     params:
-        base=lambda wildcards: config["models"][wildcards.model]["path"],
-        collection=TRAIN["collection"],
+        base=base_model,
+        collection=training_folder(),
         method=TRAIN["mine_method"],
         depth=TRAIN["mine_depth"],
-        teacher=TRAIN["teacher"] or "none",
+        teacher=teacher_folder(),
         seed=TRAIN["seed"],
         doc_max_length=config["encoding"]["doc_max_length"],
     shell:
@@ -27,8 +29,9 @@ rule mine_negatives:
 
 rule train_model:
     input:
-        data=f"{R}/data/training.json",
-        examples=training_examples,
+        collection=manifest(training_folder()),
+        base=lambda wildcards: manifest(base_model(wildcards)),
+        examples=training_examples_input,
     output:
         directory(f"{R}/models/{{model}}/{{setting}}/model"),
     log:
@@ -41,8 +44,9 @@ rule train_model:
         runtime=720,
         gpu=lambda wildcards: 1 if TRAIN["device"].startswith("cuda") else 0,
     params:
-        base=lambda wildcards: config["models"][wildcards.model]["path"],
-        collection=TRAIN["collection"],
+        base=base_model,
+        collection=training_folder(),
+        examples=training_examples,
         lambdas=lambda wildcards: lambdas_of(wildcards.setting),
         flags=train_flags(TRAIN_FLAGS),
         run_dir=lambda wildcards: f"{R}/models/{wildcards.model}/{wildcards.setting}/run-{run_digest(wildcards.model)}",
@@ -50,6 +54,6 @@ rule train_model:
         # Checkpoints live in run-<digest of the settings>/ beside the model folder: a killed job
         # resumes where it stopped, and changed settings start a fresh run.
         "splade train --model {params.base:q} --train-data {params.collection:q}"
-        " --train-examples {input.examples} --lambda-q {params.lambdas[0]} --lambda-d {params.lambdas[1]}"
+        " --train-examples {params.examples:q} --lambda-q {params.lambdas[0]} --lambda-d {params.lambdas[1]}"
         " {params.flags} --threads {threads} --no-progress --output {params.run_dir} > {log} 2>&1"
         " && mv {params.run_dir}/model {output}"
