@@ -28,13 +28,29 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
-    except (SpladeError, ValueError, FileNotFoundError) as exc:
-        print(f"splade {args.verb}: error: {exc}", file=sys.stderr)
+    except (SpladeError, ValueError, OSError, MemoryError) as exc:  # bad input, files, sizes
+        print(f"splade {args.verb}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"splade {args.verb}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: still one line, and the traceback on request
+        if os.environ.get("SPLADE_TRACEBACK") == "1":
+            raise
+        print(
+            f"splade {args.verb}: internal error: {type(exc).__name__}: {_one_line(exc)} "
+            "(SPLADE_TRACEBACK=1 shows where; please report it)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in text:
+        text = f"{exc.filename}: {text}"
+    return text or type(exc).__name__
 
 
 def build_parser() -> argparse.ArgumentParser:

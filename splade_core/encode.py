@@ -39,6 +39,12 @@ class EncodeOptions:
             raise ValueError(f"shard must lie in [0, {self.num_shards}), got {self.shard}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be positive, got {self.threads}")
+        try:
+            device = torch.device(self.device)
+        except RuntimeError:
+            raise ValueError(f"unknown torch device {self.device!r} (cpu, cuda, cuda:N, mps)") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r} asked for, but torch sees no CUDA device")
 
 
 def shard_range(total: int, shard: int, num_shards: int) -> tuple[int, int]:

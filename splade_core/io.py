@@ -15,14 +15,17 @@ from .errors import SpladeError
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, suffix: str = "", clean: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success fsync it and rename it over `path`.
 
-    Readers never see a half-written file: an interrupted job leaves only a `.tmp-*` file,
-    which is removed on the way out.
+    Readers never see a half-written file. An interrupted writer removes its `.tmp-*` file on
+    the way out; one that was killed leaves it, and the next writer of `path` removes it
+    (`clean=False`: the caller did, and has temporary files of its own there).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if clean:
+        remove_stale_temps(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -45,6 +48,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}.", dir=path.parent))
     try:
         yield tmp

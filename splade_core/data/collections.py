@@ -18,7 +18,6 @@ ir_datasets' home, so that two jobs never build its docstore at once.
 from __future__ import annotations
 
 import contextlib
-import csv
 import itertools
 import json
 import zipfile
@@ -213,11 +212,27 @@ def _json_line(line: bytes, path: Path, number: int) -> dict:
 
 
 def _read_qrels(path: Path) -> Iterator[tuple[str, str, int]]:
-    with open(path, newline="") as handle:
-        for row in csv.reader(handle, delimiter="\t"):
-            if not row or row[0] == "query-id":
-                continue
-            yield row[0], row[1], int(row[2])
+    """BEIR qrels (query-id, corpus-id, score; tab-separated, a header line) or TREC qrels
+    (query-id, iteration, doc-id, relevance; whitespace-separated)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                row = line.split("\t") if "\t" in line else line.split()
+                row = [field.strip() for field in row]
+                if not any(row) or row[0] == "query-id":
+                    continue
+                if len(row) not in (3, 4):
+                    raise SpladeError(
+                        f"{path}:{number}: expected 3 columns (query-id, corpus-id, score) "
+                        f"or 4 (TREC: query-id, iteration, doc-id, relevance), got {len(row)}"
+                    )
+                query_id, doc_id, relevance = (row[0], row[1], row[2]) if len(row) == 3 else (row[0], row[2], row[3])
+                try:
+                    yield query_id, doc_id, int(relevance)
+                except ValueError:
+                    raise SpladeError(f"{path}:{number}: relevance {relevance!r} is not an integer") from None
+    except UnicodeDecodeError as exc:
+        raise SpladeError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 class BeirFolder:
@@ -235,7 +250,7 @@ class BeirFolder:
         return self.root / "qrels" / f"{self.split}.tsv"
 
     def docs(self) -> Iterator[tuple[str, str]]:
-        for record in _read_jsonl(self.root / "corpus.jsonl"):
+        for record in _read_jsonl(self.root / "corpus.jsonl", required=("_id", "text")):
             title = (record.get("title") or "").strip()
             text = record.get("text") or ""
             yield str(record["_id"]), f"{title} {text}" if title else text
@@ -248,7 +263,7 @@ class BeirFolder:
 
     def queries(self) -> Iterator[tuple[str, str]]:
         wanted = {query_id for query_id, _, _ in self.qrels()} if self.has_qrels() else None
-        for record in _read_jsonl(self.root / "queries.jsonl"):
+        for record in _read_jsonl(self.root / "queries.jsonl", required=("_id", "text")):
             if wanted is None or str(record["_id"]) in wanted:
                 yield str(record["_id"]), record["text"]
 
@@ -392,14 +407,25 @@ def _default_text(record) -> str:
     return record.text
 
 
-def _read_jsonl(path: Path) -> Iterator[dict]:
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
+def _read_jsonl(path: Path, required: tuple[str, ...] = ()) -> Iterator[dict]:
+    """JSON objects, one a line; each must have the `required` keys (string or number values)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
                 try:
-                    yield json.loads(line)
+                    record = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise SpladeError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
+                if not isinstance(record, dict):
+                    raise SpladeError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+                for key in required:
+                    if isinstance(record.get(key), bool) or not isinstance(record.get(key), (str, int)):
+                        raise SpladeError(f"{path}:{number}: no {key!r} (a string)")
+                yield record
+    except UnicodeDecodeError as exc:
+        raise SpladeError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def seed_bundled_ir_datasets(dataset_id: str) -> Path | None:

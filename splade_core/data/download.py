@@ -56,6 +56,7 @@ from .collections import (
     local_folder,
     read_manifest,
 )
+from .ids import id_problem
 
 MODEL_FORMAT = "splade-core/model"
 FILE_FORMAT = "splade-core/file"
@@ -256,10 +257,10 @@ def _download_topics(spec: str, resources: str | Path, folder: Path) -> dict:
 
 
 def _check_id(value: str, kind: str, where: str, number: int | None) -> None:
-    """Ids go into TREC run files, which split on whitespace: non-empty, no whitespace."""
-    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+    problem = id_problem(value)
+    if problem is not None:
         at = "" if number is None else f" (record {number + 1})"
-        raise SpladeError(f"collection {where!r}: {kind} id {value!r}{at} is empty or contains whitespace")
+        raise SpladeError(f"collection {where!r}: {kind} id {value!r}{at} {problem}")
 
 
 def _check_unique(hashes: np.ndarray, id_at, where: str) -> None:
@@ -337,7 +338,7 @@ def _check_model(folder: Path, kind: str, spec: str) -> int:
         try:
             AutoTokenizer.from_pretrained(folder)
             model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # missing files, bad configs, weights torch or safetensors refuse
             raise SpladeError(f"model {spec!r}: not a cross-encoder ({str(exc).strip().splitlines()[0]})") from None
     return sum(p.numel() for p in model.parameters())
 

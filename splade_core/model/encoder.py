@@ -67,7 +67,7 @@ class SpladeEncoder(nn.Module):
         try:
             tokenizer = AutoTokenizer.from_pretrained(source)
             mlm = AutoModelForMaskedLM.from_pretrained(source, use_safetensors=True)
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # missing files, bad configs, weights torch or safetensors refuse
             kind = "model directory" if Path(source).exists() else "model path or Hugging Face id"
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise SpladeError(f"cannot load {kind} {source!r}: {first_line}") from None
@@ -148,6 +148,19 @@ class SpladeEncoder(nn.Module):
         self.tokenizer.save_pretrained(directory)
 
 
+def _read_splade_config(path: Path) -> dict:
+    """A model's splade_config.json ({} if it has none); SpladeError naming it if malformed."""
+    if not path.is_file():
+        return {}
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SpladeError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(saved, dict):
+        raise SpladeError(f"{path}: must be a JSON object of settings, not a {type(saved).__name__}")
+    return saved
+
+
 @contextlib.contextmanager
 def _projection_skipped(mlm: nn.Module) -> Iterator[None]:
     """Make the MLM head stop before its vocabulary projection (its output = its input)."""
@@ -187,7 +200,7 @@ class Splade(nn.Module):
         (max pooling, 256 document tokens, 64 query tokens).
         """
         path = Path(name_or_path)
-        saved = json.loads((path / SPLADE_CONFIG).read_text()) if (path / SPLADE_CONFIG).is_file() else {}
+        saved = _read_splade_config(path / SPLADE_CONFIG)
         pooling = pooling or saved.get("pooling", "max")
         doc_max_length = doc_max_length or saved.get("doc_max_length", 256)
         query_max_length = query_max_length or saved.get("query_max_length", 64)

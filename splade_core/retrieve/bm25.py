@@ -10,12 +10,22 @@ import bm25s
 import numpy as np
 
 from ..data import Collection
+from ..data.ids import check_ids
+from ..errors import SpladeError
 from .runs import Run, run_from_topk
 
 
 def bm25_run(collection: Collection, k: int = 1000, k1: float = 0.9, b: float = 0.4, progress: bool = True) -> Run:
-    doc_ids, texts = zip(*collection.docs())
+    docs = list(collection.docs())
     queries = collection.queries()
+    if not docs or not queries:
+        raise SpladeError(f"collection {collection.spec!r} has no {'documents' if not docs else 'queries'}")
+    doc_ids, texts = zip(*docs)
+    try:
+        check_ids(doc_ids, "document")
+        check_ids([query_id for query_id, _ in queries], "query")
+    except ValueError as exc:
+        raise SpladeError(f"collection {collection.spec!r}: {exc}") from None
     retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
     retriever.index(bm25s.tokenize(list(texts), show_progress=progress), show_progress=progress)
     query_tokens = bm25s.tokenize([text for _, text in queries], show_progress=progress)

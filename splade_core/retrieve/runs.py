@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ..data.ids import id_problem
 from ..errors import SpladeError
 from ..io import atomic_path
 
@@ -26,12 +28,26 @@ def run_from_topk(query_ids: Sequence[str], doc_ids: Sequence[str], doc_idx: np.
 
 
 def write_trec_run(path: str | os.PathLike, run: Run, tag: str = "splade-core") -> None:
-    if not tag or any(c.isspace() for c in tag):
+    """Write a run; ids that would not survive TREC's whitespace-split columns are an error."""
+    if id_problem(tag) is not None:
         raise ValueError(f"run tag must be one word, got {tag!r}")
+    checked: set[str] = set()
     with atomic_path(path) as tmp, open(tmp, "w") as out:
         for query_id, ranking in run.items():
+            _check_run_id(query_id, "query", checked)
             for rank, (doc_id, score) in enumerate(ranking, 1):
+                _check_run_id(doc_id, "document", checked)
+                if not math.isfinite(score):
+                    raise ValueError(f"score {score} of document {doc_id!r} for query {query_id!r} is not finite")
                 out.write(f"{query_id} Q0 {doc_id} {rank} {_format_score(score)} {tag}\n")
+
+
+def _check_run_id(value: str, kind: str, checked: set[str]) -> None:
+    if value not in checked:
+        problem = id_problem(value)
+        if problem is not None:
+            raise ValueError(f"{kind} id {value!r} {problem}: a TREC run cannot hold it")
+        checked.add(value)
 
 
 def read_trec_run(path: str | os.PathLike) -> Run:

@@ -84,6 +84,11 @@ def prune(vectors: SparseVectors, method: str, value) -> SparseVectors:
     elif method == "term_quantile":
         arrays = prune_term_quantile_csr(vectors.indptr, vectors.indices, vectors.data, vectors.vocab_size, value)
     elif method == "agnostic":
+        if vectors.data.dtype.kind == "u" and value > np.iinfo(vectors.data.dtype).max:
+            raise ValueError(
+                f"agnostic threshold {value:g} is above the largest {vectors.data.dtype} impact "
+                f"({np.iinfo(vectors.data.dtype).max}): it would prune every posting"
+            )
         arrays = prune_agnostic_csr(vectors.indptr, vectors.indices, vectors.data, value)
     else:
         raise ValueError(f"pruning method must be one of {PRUNING_METHODS}, not {method!r}")
