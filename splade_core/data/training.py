@@ -43,11 +43,11 @@ import scipy.sparse as sp
 
 from ..errors import SpladeError
 from ..io import atomic_path
+from ..registry import MINE_METHODS
 from .collections import load_collection
 
 FORMAT = "splade-core/training-examples"
 VERSION = 1
-MINE_METHODS = ("bm25", "splade", "bm25+splade")
 # BM25 parameters of the Anserini/Pyserini MS MARCO baseline, the usual hard-negative source.
 BM25_K1, BM25_B = 0.9, 0.4
 ENCODE_BATCH = 32

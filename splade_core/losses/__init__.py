@@ -5,19 +5,16 @@ scores for the same pairs; regularizers take the vectors themselves. Each is one
 with its paper in the docstring.
 """
 
+from .. import registry
+from ..registry import DISTILLATION_LOSSES
 from .contrastive import InBatchContrastiveLoss
 from .kl import KLDistillationLoss
 from .margin_mse import MarginMSELoss
 from .regularizers import REGULARIZERS, FlopsRegularizer, L1Regularizer, make_regularizer
 from .warmup import QuadraticWarmup
 
-RANKING_LOSSES = {
-    "contrastive": InBatchContrastiveLoss,
-    "margin_mse": MarginMSELoss,
-    "kl": KLDistillationLoss,
-}
-# Losses that need a teacher score for the positive and every negative of an example.
-DISTILLATION_LOSSES = ("margin_mse", "kl")
+# The loss of each name in registry.RANKING_LOSSES (contrastive, margin_mse, kl), in that order.
+RANKING_LOSSES = dict(zip(registry.RANKING_LOSSES, (InBatchContrastiveLoss, MarginMSELoss, KLDistillationLoss)))
 
 __all__ = [
     "DISTILLATION_LOSSES",

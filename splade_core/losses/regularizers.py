@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .. import registry
+
 
 class FlopsRegularizer(nn.Module):
     """FLOPS = Σ_j (mean_i |w_ij|)² (Paria et al., "Minimizing FLOPs to Learn Efficient Sparse
@@ -28,7 +30,8 @@ class L1Regularizer(nn.Module):
         return weights.abs().sum(dim=1).mean()
 
 
-REGULARIZERS = {"flops": FlopsRegularizer, "l1": L1Regularizer}
+# The regularizer of each name in registry.REGULARIZERS (flops, l1), in that order.
+REGULARIZERS = dict(zip(registry.REGULARIZERS, (FlopsRegularizer, L1Regularizer)))
 
 
 def make_regularizer(name: str) -> nn.Module:

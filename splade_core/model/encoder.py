@@ -16,22 +16,13 @@ from torch import nn
 from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedTokenizerBase
 
 from ..errors import SpladeError
+from ..registry import BUNDLED_MODELS, INFERENCE_FREE_KEY, POOLINGS, resolve_model  # noqa: F401  (re-exported)
 
-POOLINGS = ("max", "sum")
-BUNDLED_MODELS = {"bundled/splade-tiny": "splade-tiny"}
 SPLADE_CONFIG = "splade_config.json"
 QUERY_ENCODER_DIR = "query_encoder"
 # Vocabulary rows projected at once in the fused inference path: (chunk × tokens) logits stay
 # in cache, and the full (batch × tokens × vocab) tensor never exists.
 PROJECTION_CHUNK = 2048
-
-
-def resolve_model(name_or_path: str | os.PathLike) -> str:
-    """A model path or HF id; `bundled/<name>` names a model shipped in the package."""
-    name = str(name_or_path)
-    if name in BUNDLED_MODELS:
-        return str(Path(__file__).parents[1] / "resources" / "models" / BUNDLED_MODELS[name])
-    return name
 
 
 def splade_pool(logits: torch.Tensor, attention_mask: torch.Tensor, pooling: str = "max") -> torch.Tensor:
@@ -172,14 +163,58 @@ def _projection_skipped(mlm: nn.Module) -> Iterator[None]:
         del projection.forward
 
 
-class Splade(nn.Module):
-    """A document encoder and a query encoder, shared (one model) or separate."""
+def bag_of_tokens(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor, vocab_size: int, special_ids: torch.Tensor
+) -> torch.Tensor:
+    """Binary query vectors: 1.0 at each token id of the text, special tokens excluded."""
+    keep = attention_mask.bool() & ~torch.isin(input_ids, special_ids.to(input_ids.device))
+    vectors = torch.zeros(input_ids.shape[0], vocab_size, dtype=torch.float32, device=input_ids.device)
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device).unsqueeze(1).expand_as(input_ids)
+    vectors[rows[keep], input_ids[keep]] = 1.0
+    return vectors
 
-    def __init__(self, doc_encoder: SpladeEncoder, query_encoder: SpladeEncoder | None = None):
+
+class BagOfTokensEncoder(nn.Module):
+    """The inference-free query side (SPLADE-doc, Formal et al. 2021; Geng et al., "Towards
+    Competitive Search Relevance For Inference-Free Learned Sparse Retrievers", 2024): a query
+    is 1.0 at each distinct non-special token id of its tokenization, and no model runs."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, vocab_size: int, max_length: int = 64):
         super().__init__()
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.vocab_size = vocab_size
+        special = torch.tensor(sorted(tokenizer.all_special_ids), dtype=torch.long)
+        self.register_buffer("special_ids", special, persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.special_ids.device
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **inputs) -> torch.Tensor:
+        return bag_of_tokens(input_ids, attention_mask, self.vocab_size, self.special_ids)
+
+    encode_dense = forward
+
+
+class Splade(nn.Module):
+    """A document encoder and a query encoder: shared (one model), separate, or inference-free
+    (a bag of the query's tokens)."""
+
+    def __init__(
+        self,
+        doc_encoder: SpladeEncoder,
+        query_encoder: SpladeEncoder | None = None,
+        inference_free_query: bool = False,
+    ):
+        super().__init__()
+        if inference_free_query and query_encoder is not None:
+            raise SpladeError("an inference-free query side has no query encoder")
         self.doc_encoder = doc_encoder
         self.separate = query_encoder is not None
+        self.inference_free_query = inference_free_query
         self.query_encoder = query_encoder if query_encoder is not None else doc_encoder
+        self._bag = BagOfTokensEncoder(doc_encoder.tokenizer, doc_encoder.vocab_size) if inference_free_query else None
         if self.query_encoder.vocab_size != doc_encoder.vocab_size:
             raise SpladeError(
                 f"query encoder vocabulary ({self.query_encoder.vocab_size}) differs from "
@@ -196,11 +231,15 @@ class Splade(nn.Module):
     ) -> Splade:
         """Load a model saved by `save_pretrained`, or any HF masked-LM as a shared encoder.
 
-        Settings not given come from the directory's `splade_config.json`, else defaults
-        (max pooling, 256 document tokens, 64 query tokens).
+        Settings not given come from the directory's `splade_config.json` (which also says
+        whether queries are inference-free), else defaults (max pooling, 256 document tokens,
+        64 query tokens).
         """
         path = Path(name_or_path)
         saved = _read_splade_config(path / SPLADE_CONFIG)
+        inference_free = saved.get(INFERENCE_FREE_KEY, False)
+        if not isinstance(inference_free, bool):
+            raise SpladeError(f"{path / SPLADE_CONFIG}: {INFERENCE_FREE_KEY} must be true or false")
         pooling = pooling or saved.get("pooling", "max")
         doc_max_length = doc_max_length or saved.get("doc_max_length", 256)
         query_max_length = query_max_length or saved.get("query_max_length", 64)
@@ -208,7 +247,7 @@ class Splade(nn.Module):
         query_encoder = None
         if (path / QUERY_ENCODER_DIR).is_dir():
             query_encoder = SpladeEncoder.from_pretrained(path / QUERY_ENCODER_DIR, pooling, query_max_length)
-        model = cls(doc_encoder, query_encoder)
+        model = cls(doc_encoder, query_encoder, inference_free_query=inference_free)
         model.query_max_length = query_max_length
         return model
 
@@ -228,6 +267,8 @@ class Splade(nn.Module):
     def query_max_length(self, value: int) -> None:
         if self.separate:
             self.query_encoder.max_length = value
+        if self._bag is not None:
+            self._bag.max_length = value
         self._query_max_length = value
 
     @property
@@ -239,7 +280,7 @@ class Splade(nn.Module):
         if side == "doc":
             return self.doc_encoder, self.doc_max_length
         if side == "query":
-            return self.query_encoder, self.query_max_length
+            return self._bag or self.query_encoder, self.query_max_length
         raise ValueError(f"side must be 'doc' or 'query', not {side!r}")
 
     def config_dict(self) -> dict:
@@ -248,6 +289,7 @@ class Splade(nn.Module):
             "doc_max_length": self.doc_max_length,
             "query_max_length": self.query_max_length,
             "separate_query_encoder": self.separate,
+            INFERENCE_FREE_KEY: self.inference_free_query,
         }
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:

@@ -212,6 +212,11 @@ class SparseVectorsWriter:
     def close(self) -> None:
         self._indices.close()
         self._data.close()
+        try:
+            check_ids(self._ids)  # what encoding met in the collection: refused before it is written
+        except ValueError as exc:
+            self.discard()
+            raise ValueError(f"{self.path}: {exc}") from None
         lengths = np.concatenate(self._row_lengths) if self._row_lengths else np.zeros(0, np.int64)
         indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         with (

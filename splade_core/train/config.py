@@ -12,10 +12,15 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ..data.training import MINE_METHODS
 from ..errors import SpladeError
-from ..losses import DISTILLATION_LOSSES, RANKING_LOSSES, REGULARIZERS
-from ..model import POOLINGS, resolve_model  # noqa: F401  (re-exported for train modules)
+from ..registry import (  # no torch here: the workflow validates a study's settings at plan time
+    DISTILLATION_LOSSES,
+    MINE_METHODS,
+    POOLINGS,
+    RANKING_LOSSES,
+    REGULARIZERS,
+    resolve_model,  # noqa: F401  (re-exported for train modules)
+)
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 # Fields that may differ when a run is resumed: they do not change what is computed.

@@ -41,11 +41,12 @@ from ..errors import SpladeError
 from ..io import atomic_path, write_json
 from ..losses import DISTILLATION_LOSSES, RANKING_LOSSES, QuadraticWarmup, make_regularizer
 from ..model.encoder import SPLADE_CONFIG
+from ..registry import INFERENCE_FREE_KEY
 from . import checkpoint as ckpt
 from .card import model_card
 from .config import RESUMABLE_CHANGES, TrainConfig, resolve_model
 from .distributed import Context, gather_with_grad, mean_over_ranks, setup, teardown
-from .model import INFERENCE_FREE_KEY, TrainingModel, load_splade
+from .model import TrainingModel, load_splade
 from .schedule import linear_schedule, parameter_groups
 
 LOG_FIELDS = (

@@ -10,13 +10,9 @@ from torch import nn
 
 from ..errors import SpladeError
 from ..model import Splade
+from ..model.encoder import bag_of_tokens
 from .config import TrainConfig, resolve_model
 from .pooling import training_vectors
-
-# Key written to splade_config.json (and training_config.json) of a trained model: when true,
-# a query vector is 1.0 at each distinct non-special token id of the tokenized query (at most
-# query_max_length tokens) and no query encoder runs.
-INFERENCE_FREE_KEY = "inference_free_query"
 
 
 def load_splade(config: TrainConfig) -> Splade:
@@ -58,14 +54,3 @@ class TrainingModel(nn.Module):
             queries = training_vectors(self.splade.query_encoder, query_ids, query_mask)
         docs = training_vectors(self.splade.doc_encoder, doc_ids, doc_mask)
         return queries, docs
-
-
-def bag_of_tokens(
-    input_ids: torch.Tensor, attention_mask: torch.Tensor, vocab_size: int, special_ids: torch.Tensor
-) -> torch.Tensor:
-    """Binary query vectors: 1.0 at each token id of the text, special tokens excluded."""
-    keep = attention_mask.bool() & ~torch.isin(input_ids, special_ids.to(input_ids.device))
-    vectors = torch.zeros(input_ids.shape[0], vocab_size, dtype=torch.float32, device=input_ids.device)
-    rows = torch.arange(input_ids.shape[0], device=input_ids.device).unsqueeze(1).expand_as(input_ids)
-    vectors[rows[keep], input_ids[keep]] = 1.0
-    return vectors

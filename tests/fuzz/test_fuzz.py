@@ -145,6 +145,17 @@ def vector_cases(tmp_path_factory):
             else:
                 _write(path, mutated)
             files.append(path)
+    collection = root / "collection"
+    (collection / "qrels").mkdir(parents=True)
+    (collection / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": f"d{i}", "text": "x"}) + "\n" for i in range(12))
+    )
+    (collection / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": f"q{i}", "text": "x"}) + "\n" for i in range(3))
+    )
+    (collection / "qrels" / "test.tsv").write_text("q0\td1\t1\nq1\td2\t1\nq2\td3\t1\n")
+    run = root / "run.trec"
+    run.write_text("q0 Q0 d1 1 2.5 t\nq1 Q0 d4 1 1.5 t\nq2 Q0 d3 1 1 t\n")
     renamed = root / "single-array.npz"
     np.save(open(renamed, "wb"), np.arange(5))
     files.append(renamed)
@@ -160,7 +171,11 @@ def vector_cases(tmp_path_factory):
             (["search", "--docs", str(path), "--queries", str(queries), "--k", "5", "--output", f"{out}-d.trec"], path),
             (["search", "--docs", str(impacts), "--queries", str(path), "--k", "5", "--output", f"{out}-q.trec"], path),
             (["info", str(path)], path),
-        ]
+            (["evaluate", "--run", str(run), "--collection", str(collection), "--queries", str(queries),
+              "--docs", str(path)], path),
+            (["evaluate", "--run", str(run), "--collection", str(collection), "--queries", str(path),
+              "--docs", str(impacts)], path),
+        ]  # fmt: skip
     return cases
 
 

@@ -268,3 +268,33 @@ def test_variants_train_and_save_what_encoding_needs(setup, tmp_path, changes):
     if changes.get("inference_free_query"):
         assert all(r["reg_q"] == 0.0 and r["nnz_q"] < 12 for r in log)
     assert Splade.from_pretrained(model_dir).pooling == config.pooling
+
+
+def test_inference_free_model_encodes_queries_exactly_as_training_did(setup, tmp_path):
+    """The trained folder says its queries are inference-free, and every loader honours it:
+    `splade encode --side query` gives the bag of tokens training scored, not a neural vector."""
+    from splade_core.encode import encode_window
+    from splade_core.train.loop import _tokenize
+    from splade_core.train.model import TrainingModel
+
+    config = _config(setup, tmp_path / "run", steps=1, inference_free_query=True, query_max_length=6)
+    splade = Splade.from_pretrained(train(config))
+    assert splade.inference_free_query and splade.config_dict()[INFERENCE_FREE_KEY] is True
+    encoder, max_length = splade.encoder_for("query")
+    queries = [f"{topic}, with more words than six tokens?" for topic in TOPICS]
+    indptr, indices, data = encode_window(encoder, queries, max_length, batch_size=3)
+    encoded = torch.zeros(len(queries), splade.vocab_size)
+    for row in range(len(queries)):
+        encoded[row, torch.as_tensor(indices[indptr[row] : indptr[row + 1]]).long()] = torch.as_tensor(
+            data[indptr[row] : indptr[row + 1]]
+        )
+
+    from splade_core.data.training import TrainingItem
+
+    items = [TrainingItem(query, "a document", ()) for query in queries]
+    (query_inputs, doc_inputs) = _tokenize(splade, items, config, torch.device("cpu"))[:2]
+    trained, _ = TrainingModel(splade, inference_free_query=True)(
+        query_inputs["input_ids"], query_inputs["attention_mask"], doc_inputs["input_ids"], doc_inputs["attention_mask"]
+    )
+    assert torch.equal(encoded, trained)
+    assert set(data.tolist()) == {1.0} and (indptr[1:] - indptr[:-1]).max() <= 4  # 6 tokens less [CLS], [SEP]

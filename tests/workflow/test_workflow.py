@@ -32,6 +32,58 @@ def test_invalid_config_stops_with_one_line_naming_the_key(tmp_path, test_config
     assert lines == ["invalid config: training: Additional properties are not allowed ('stepz' was unexpected)"]
 
 
+def _with(config: dict, section: str, **changes) -> dict:
+    value = {**config[section], **changes} if isinstance(config[section], dict) else changes
+    return {**config, section: value}
+
+
+BROKEN_CONFIGS = {  # id: (section, changes, start of the one line)
+    "empty-results": ("results", None, "invalid config: results: '' should be non-empty"),
+    "unknown-dataset": (
+        "datasets",
+        {"tiny": {"collection": "no-such/dataset"}},
+        "invalid config: datasets.tiny.collection: unknown dataset 'no-such/dataset'",
+    ),
+    "missing-model": (
+        "models",
+        {"splade-tiny": {"path": "./no/such/model", "train": True}},
+        "invalid config: models.splade-tiny.path: './no/such/model' is no directory",
+    ),
+    "warmup": ("training", {"warmup_steps": 10, "steps": 3}, "invalid config: training: warmup_steps must not exceed"),
+    "kl-no-negatives": ("training", {"loss": "kl", "n_negatives": 0}, "invalid config: training: loss 'kl' needs"),
+    "inference-free-separate": (
+        "training",
+        {"inference_free_query": True, "separate_query_encoder": True},
+        "invalid config: training: inference_free_query has no query encoder",
+    ),
+    "training-device": ("training", {"device": "banana"}, "invalid config: training.device: 'banana' does not match"),
+    "encoding-device": ("encoding", {"device": "gpu0"}, "invalid config: encoding.device: 'gpu0' does not match"),
+    "agnostic-range": (
+        "pruning",
+        {"agnostic": [300]},
+        "invalid config: pruning.agnostic: 300 is above the largest uint8 impact (255)",
+    ),
+}
+
+
+@pytest.mark.parametrize("section,changes,message", BROKEN_CONFIGS.values(), ids=BROKEN_CONFIGS)
+def test_configs_that_would_fail_later_stop_the_plan_with_one_line(tmp_path, test_config, section, changes, message):
+    config = {**test_config, "results": ""} if section == "results" else _with(test_config, section, **changes)
+    if section in ("datasets", "models"):
+        config = {**test_config, section: changes}
+    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, config)), timeout=120)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.startswith("invalid config")]
+    assert len(lines) == 1 and lines[0].startswith(message), result.stderr[-2000:]
+
+
+def test_distillation_without_a_teacher_mines_with_the_trainers_default(tmp_path, test_config):
+    config = _with(test_config, "training", loss="margin_mse", teacher=None)
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(write_config(tmp_path, config)), timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "--teacher self" in next(line for line in result.stdout.splitlines() if "splade mine" in line)
+
+
 def test_download_stage_runs_alone_and_before_every_compute_job(finished_study):
     logs = json.loads((finished_study / "offline.json").read_text())
     rules = lambda log: set(re.findall(r"^(?:local)?rule (\w+):$", log, re.M))  # noqa: E731
@@ -126,3 +178,34 @@ def test_output_of_an_interrupted_job_is_not_trusted(finished_study, tmp_path):
 
     jobs = planned_jobs(snakemake(workdir, "-n", "--configfile", configfile))
     assert jobs.get("train_model") == 1 and jobs.get("aggregate_results") == 1
+
+
+def _leaves(value, path=()):
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _leaves(child, (*path, key))
+    else:
+        yield path
+
+
+def _set(config: dict, path: tuple, value) -> dict:
+    if len(path) == 1:
+        return {**config, path[0]: value}
+    return {**config, path[0]: _set(config[path[0]], path[1:], value)}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_seeded_config_mutations_plan_or_stop_with_one_line(tmp_path, test_config, seed):
+    """A random leaf of the .test config set to a random wrong value: the dry run plans, or it
+    stops with one `invalid config` line; never a traceback."""
+    import random
+
+    rng = random.Random(seed)
+    path = rng.choice(sorted(_leaves(test_config)))
+    value = rng.choice(["x", -1, None, [], {"a": 1}, 10**12, True, 0.5, ""])
+    config = _set(test_config, path, value)
+    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, config)), timeout=120)
+    assert "Traceback" not in result.stderr, (path, value, result.stderr[-3000:])
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.startswith("invalid config")]
+        assert len(lines) == 1, (path, value, result.stderr[-3000:])

@@ -6,10 +6,12 @@ import time
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import yaml
 from snakemake.utils import validate
 from splade_core.data import download as downloads
 from splade_core.errors import SpladeError
+from splade_core.train.config import TrainConfig
 
 SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
 
@@ -28,6 +30,47 @@ def check_config(config):
 
 
 check_config(config)
+
+
+def training_config(config):
+    """The study's training settings as `splade train` will read them, validated by the trainer's
+    own TrainConfig (one per λ), so a setting that would fail hours later stops the plan now.
+    """
+    training = config["training"]
+    bases = [spec["path"] for spec in config["models"].values() if spec["train"]]
+    values = {k: v for k, v in training.items() if k not in ("collection", "examples")}
+    values.update(
+        train_data=training["collection"],
+        train_examples=training["examples"],
+        output=config["results"],
+        model=bases[0] if bases else "bundled/splade-tiny",
+    )
+    checked = None
+    for entry in config["lambdas"] or [{"lq": 0.0, "ld": 0.0}]:
+        try:
+            checked = TrainConfig.from_dict(
+                {**values, "lambda_q": entry["lq"], "lambda_d": entry["ld"]}, "training"
+            )
+        except SpladeError as exc:
+            problem = str(exc).removeprefix("invalid training config: ")
+            sys.exit(f"invalid config: training: {problem}")
+    return checked
+
+
+def check_ranges(config):
+    """What the schema cannot say: pruning thresholds within the impact type's range."""
+    dtype = config["quantization"]["dtype"]
+    largest = int(np.iinfo(dtype).max)
+    for threshold in config["pruning"]["agnostic"]:
+        if threshold > largest:
+            sys.exit(
+                f"invalid config: pruning.agnostic: {threshold} is above the largest {dtype} "
+                f"impact ({largest}), so it would prune every posting"
+            )
+
+
+PLANNED_TRAINING = training_config(config)
+check_ranges(config)
 
 R = config["results"]
 RES = config["resources"]
@@ -88,11 +131,14 @@ def _resources_of(config):
         collections[folder] = spec
         corpora[_resource(where, downloads.corpus_dir, spec)] = spec
     for name, spec in config["models"].items():
+        path = spec["path"]
+        if path.startswith((".", "/", "~")) and not Path(path).expanduser().is_dir():
+            sys.exit(f"invalid config: models.{name}.path: {path!r} is no directory")
         if spec["pretrained"] or spec["train"]:
             models[
                 _resource(f"models.{name}.path", downloads.model_dir, spec["path"])
             ] = (spec["path"], "splade")
-    teacher = config["training"]["teacher"]
+    teacher = PLANNED_TRAINING.effective_teacher
     if teacher not in (None, "none", "self"):
         models[_resource("training.teacher", downloads.model_dir, teacher)] = (
             teacher,
@@ -132,8 +178,10 @@ def all_downloads():
 
 
 def teacher_folder():
-    """The teacher as `splade mine` takes it: none, self, or the downloaded cross-encoder."""
-    teacher = TRAIN["teacher"]
+    """The teacher as `splade mine` takes it: none, self, or the downloaded cross-encoder; the
+    trainer decides it (`TrainConfig.effective_teacher`: self for distillation by default).
+    """
+    teacher = PLANNED_TRAINING.effective_teacher
     return (
         teacher or "none"
         if teacher in (None, "none", "self")
@@ -142,7 +190,7 @@ def teacher_folder():
 
 
 def teacher_input(wildcards):
-    teacher = TRAIN["teacher"]
+    teacher = PLANNED_TRAINING.effective_teacher
     return (
         [] if teacher in (None, "none", "self") else [manifest(model_folder(teacher))]
     )

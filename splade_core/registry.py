@@ -1,0 +1,29 @@
+"""The names users choose between, and the bundled resources: importable without torch.
+
+The modules that implement each choice are keyed by these names (`losses.RANKING_LOSSES`,
+`losses.REGULARIZERS`, the model's pooling), so `TrainConfig` and the workflow can validate a
+study's settings at plan time without importing torch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+POOLINGS = ("max", "sum")
+RANKING_LOSSES = ("contrastive", "margin_mse", "kl")
+# Losses that need a teacher score for the positive and every negative of an example.
+DISTILLATION_LOSSES = ("margin_mse", "kl")
+REGULARIZERS = ("flops", "l1")
+MINE_METHODS = ("bm25", "splade", "bm25+splade")
+# splade_config.json key of a model whose query side is a bag of the query's tokens.
+INFERENCE_FREE_KEY = "inference_free_query"
+BUNDLED_MODELS = {"bundled/splade-tiny": "splade-tiny"}
+
+
+def resolve_model(name_or_path: str | os.PathLike) -> str:
+    """A model path or HF id; `bundled/<name>` names a model shipped in the package."""
+    name = str(name_or_path)
+    if name in BUNDLED_MODELS:
+        return str(Path(__file__).parent / "resources" / "models" / BUNDLED_MODELS[name])
+    return name
