@@ -32,9 +32,12 @@ def search_index(
         raise SpladeError(
             f"vocabulary sizes differ: queries have {queries.vocab_size} terms, {path} {index.vocab_size}"
         )
-    options = {} if algorithm == "default" else {"algorithm": algorithm}
+    from ..index.inverted_index import DEFAULT_ALGORITHM
+
+    ran = DEFAULT_ALGORITHM if algorithm == "default" else algorithm
+    options = {"algorithm": ran}
     csr = queries.to_csr()
-    stats: dict = {"k": k, "threads": threads, "queries": queries.n_rows, "algorithm": algorithm}
+    stats: dict = {"k": k, "threads": threads, "queries": queries.n_rows, "algorithm": ran}
     if measure_latency and queries.n_rows:
         stats.update(
             _latency_ms(

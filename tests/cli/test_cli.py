@@ -216,3 +216,11 @@ def test_a_reordered_index_gives_the_brute_force_run(pipeline, tmp_path):
         assert main([*search, "--algorithm", "bmp", "--output", f"{out}/{reorder}.trec"]) == 0
     assert json.loads((out / "bp.json").read_text())["doc_order"] == "bp"
     assert read_trec_run(out / "bp.trec") == read_trec_run(out / "none.trec") == read_trec_run(pipeline / "quant.trec")
+
+
+def test_search_statistics_name_the_algorithm_that_ran(pipeline, tmp_path):
+    index, stats = tmp_path / "index.bin", tmp_path / "retrieval.json"
+    assert main(["index", f"{pipeline}/docs.q.npz", "--output", str(index)]) == 0
+    search = ["search", "--index", str(index), "--queries", f"{pipeline}/queries.q.npz", "--k", "10"]
+    assert main([*search, "--output", str(tmp_path / "run.trec"), "--stats", str(stats)]) == 0
+    assert json.loads(stats.read_text())["algorithm"] == "exhaustive"  # what 'default' resolved to
