@@ -111,3 +111,16 @@ def _parser_with(cli, func):
         return built
 
     return parser
+
+
+def test_teacher_whose_weights_cannot_be_loaded_is_one_line(tiny_beir, tmp_path):
+    teacher = shutil.copytree(EMBEDDED_MODEL, tmp_path / "teacher")
+    config = json.loads((teacher / "config.json").read_text())
+    (teacher / "config.json").write_text(json.dumps({**config, "architectures": ["BertForSequenceClassification"]}))
+    (teacher / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not safetensors")
+    done = _splade(
+        "mine", "--train-data", f"{tiny_beir}:test", "--teacher", str(teacher), "--depth", "2",
+        "--output", str(tmp_path / "examples.jsonl"),
+    )  # fmt: skip
+    assert "cannot load teacher cross-encoder" in _one_error_line(done, "mine")
+    assert not (tmp_path / "examples.jsonl").exists()
