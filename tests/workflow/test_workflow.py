@@ -84,6 +84,13 @@ def test_distillation_without_a_teacher_mines_with_the_trainers_default(tmp_path
     assert "--teacher self" in next(line for line in result.stdout.splitlines() if "splade mine" in line)
 
 
+def test_training_max_lengths_in_the_config_reach_the_trainer(tmp_path, test_config):
+    config = _with(test_config, "training", doc_max_length=128, query_max_length=24)
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(write_config(tmp_path, config)), timeout=120)
+    train = [line for line in result.stdout.splitlines() if "splade train" in line]
+    assert train and all("--doc-max-length 128" in line and "--query-max-length 24" in line for line in train)
+
+
 def test_download_stage_runs_alone_and_before_every_compute_job(finished_study):
     logs = json.loads((finished_study / "offline.json").read_text())
     rules = lambda log: set(re.findall(r"^(?:local)?rule (\w+):$", log, re.M))  # noqa: E731
