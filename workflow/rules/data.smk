@@ -9,6 +9,8 @@ rule download_corpus:
         f"{RES}/corpora/{{docs_key}}/manifest.json",
     log:
         f"{R}/logs/download/corpora/{{docs_key}}.log",
+    benchmark:
+        f"{R}/benchmarks/download/corpora/{{docs_key}}.tsv"
     wildcard_constraints:
         docs_key=".+",
     localrule: True
@@ -29,6 +31,8 @@ rule download_collection:
         f"{RES}/collections/{{collection_key}}/manifest.json",
     log:
         f"{R}/logs/download/collections/{{collection_key}}.log",
+    benchmark:
+        f"{R}/benchmarks/download/collections/{{collection_key}}.tsv"
     wildcard_constraints:
         collection_key=".+",
     localrule: True
@@ -47,6 +51,8 @@ rule download_model:
         f"{RES}/models/{{model_key}}/manifest.json",
     log:
         f"{R}/logs/download/models/{{model_key}}.log",
+    benchmark:
+        f"{R}/benchmarks/download/models/{{model_key}}.tsv"
     wildcard_constraints:
         model_key=".+",
     localrule: True
@@ -64,6 +70,8 @@ rule download_file:
         f"{RES}/files/{{file_key}}/manifest.json",
     log:
         f"{R}/logs/download/files/{{file_key}}.log",
+    benchmark:
+        f"{R}/benchmarks/download/files/{{file_key}}.tsv"
     wildcard_constraints:
         file_key=".+",
     localrule: True
