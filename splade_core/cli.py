@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from .errors import SpladeError
+from .registry import PRUNING_METHODS, TOP_K_PRUNING_METHODS
 
 DEFAULT_MODEL = "bundled/splade-tiny"
 
@@ -266,7 +267,7 @@ def _add_prune(subparsers) -> None:
     p.add_argument(
         "--method",
         required=True,
-        choices=("document", "term", "term_quantile", "agnostic"),
+        choices=PRUNING_METHODS,
         help="document: top-k terms per document; term: top-k postings per term; "
         "term_quantile: postings above a per-term quantile; agnostic: weights >= threshold",
     )
@@ -280,8 +281,8 @@ def _run_prune(args) -> None:
     from .sparse.prune import prune
 
     vectors = SparseVectors.load(args.input)
-    value = int(args.value) if args.method in ("document", "term") else args.value
-    if args.method in ("document", "term") and value != args.value:
+    value = int(args.value) if args.method in TOP_K_PRUNING_METHODS else args.value
+    if args.method in TOP_K_PRUNING_METHODS and value != args.value:
         raise SpladeError(f"--value must be a whole number for method {args.method}, got {args.value:g}")
     pruned = prune(vectors, args.method, value)
     pruned.save(args.output)

@@ -16,6 +16,12 @@ RANKING_LOSSES = ("contrastive", "margin_mse", "kl")
 DISTILLATION_LOSSES = ("margin_mse", "kl")
 REGULARIZERS = ("flops", "l1")
 MINE_METHODS = ("bm25", "splade", "bm25+splade")
+# Static pruning (splade_core.sparse.prune); a study's config sweeps STUDY_PRUNING_METHODS
+# (`pruning.<method>: [values]`, result folders `prune=<method>-<value>`), whose values are
+# whole numbers: k for document and term, an impact threshold for agnostic.
+PRUNING_METHODS = ("document", "term", "term_quantile", "agnostic")
+STUDY_PRUNING_METHODS = ("document", "term", "agnostic")
+TOP_K_PRUNING_METHODS = ("document", "term")
 # splade_config.json key of a model whose query side is a bag of the query's tokens.
 INFERENCE_FREE_KEY = "inference_free_query"
 BUNDLED_MODELS = {"bundled/splade-tiny": "splade-tiny"}

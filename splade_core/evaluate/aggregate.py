@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import atomic_path, read_json
+from ..registry import STUDY_PRUNING_METHODS
 from .metrics import DEFAULT_METRICS, format_table
 
 COLUMNS = [
@@ -110,7 +111,7 @@ def _pruning_plot(frame: pd.DataFrame, metric: str, path: Path) -> Path:
     (fraction 1) down to the strongest pruning value."""
     import matplotlib.pyplot as plt
 
-    methods = ("document", "term", "agnostic")
+    methods = STUDY_PRUNING_METHODS
     fig, axes = plt.subplots(1, len(methods), figsize=(11, 3.8), sharey=True)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     with_full_index = frame.groupby(["model", "setting"]).filter(lambda group: (group["prune"] == "none").any())

@@ -21,10 +21,10 @@ import numbers
 
 import numpy as np
 
+from ..registry import PRUNING_METHODS
 from . import _prune
 from .vectors import WEIGHT_DTYPES, SparseVectors
 
-PRUNING_METHODS = ("document", "term", "term_quantile", "agnostic")
 RULES = {
     "document": "keep the k heaviest entries of each row; ties: smaller term id",
     "term": "keep the k heaviest postings of each term; ties: smaller document index",

@@ -193,3 +193,15 @@ def test_prune_rejects_an_unknown_method():
     with pytest.raises(ValueError, match="pruning method must be one of"):
         prune(vectors, "random", 3)
     assert set(PRUNING_METHODS) == {"document", "term", "term_quantile", "agnostic"}
+
+
+def test_the_study_schema_sweeps_exactly_the_registered_pruning_methods():
+    from pathlib import Path
+
+    import yaml
+
+    from splade_core.registry import PRUNING_METHODS, STUDY_PRUNING_METHODS, TOP_K_PRUNING_METHODS
+
+    schema = yaml.safe_load((Path(__file__).parents[2] / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    assert set(schema["properties"]["pruning"]["properties"]) - {"settings"} == set(STUDY_PRUNING_METHODS)
+    assert set(STUDY_PRUNING_METHODS) <= set(PRUNING_METHODS) and set(TOP_K_PRUNING_METHODS) <= set(PRUNING_METHODS)

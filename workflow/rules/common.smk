@@ -11,6 +11,7 @@ import yaml
 from snakemake.utils import validate
 from splade_core.data import download as downloads
 from splade_core.errors import SpladeError
+from splade_core.registry import STUDY_PRUNING_METHODS
 from splade_core.train.config import TrainConfig
 
 SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
@@ -102,7 +103,7 @@ wildcard_constraints:
     corpus="[A-Za-z0-9][A-Za-z0-9._-]*",
     model="[A-Za-z0-9][A-Za-z0-9._-]*",
     setting="pretrained|lq=[^_/]+_ld=[^_/]+",
-    prune="none|(document|term|agnostic)-[0-9]+",
+    prune=f"none|({'|'.join(STUDY_PRUNING_METHODS)})-[0-9]+",
     shard="[0-9]+",
 
 
@@ -221,10 +222,13 @@ def prunings_of(setting):
     pruning = config["pruning"]
     if pruning["settings"] == "pretrained" and setting != PRETRAINED:
         return ["none"]
-    methods = ("document", "term", "agnostic")
     return [
         "none",
-        *(f"{method}-{value}" for method in methods for value in pruning[method]),
+        *(
+            f"{method}-{value}"
+            for method in STUDY_PRUNING_METHODS
+            for value in pruning[method]
+        ),
     ]
 
 

@@ -6,7 +6,7 @@ rule prune_index:
     log:
         f"{R}/logs/prune_index/{{corpus}}/{{model}}/{{setting}}/{{method}}-{{value}}.log",
     wildcard_constraints:
-        method="document|term|agnostic",
+        method="|".join(STUDY_PRUNING_METHODS),
         value="[0-9]+",
     resources:
         mem_mb=4000,
