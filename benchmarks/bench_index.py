@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import report  # noqa: E402
 
+from splade_core.retrieve.search import timed_calls  # noqa: E402
 from splade_core.sparse import SparseVectors  # noqa: E402
 from splade_core.sparse.export import write_ciff  # noqa: E402
 
@@ -662,16 +663,9 @@ class Row:
 
 
 def timed(engine: Engine, variant: str, qs: list, k: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Wall-clock and process-CPU milliseconds of each single-query call, and the results."""
-    for q in qs[: min(10, len(qs))]:  # warm-up: JIT, page cache, allocator
-        engine.search(variant, q, k)
-    wall, cpu, results = np.empty(len(qs)), np.empty(len(qs)), []
-    for i, q in enumerate(qs):
-        started, started_cpu = time.perf_counter_ns(), time.process_time_ns()
-        results.append(engine.search(variant, q, k))
-        wall[i] = (time.perf_counter_ns() - started) / 1e6
-        cpu[i] = (time.process_time_ns() - started_cpu) / 1e6
-    return wall, cpu, results
+    """Wall-clock and process-CPU milliseconds of each single-query call, and the results,
+    measured as the workflow's `splade search --stats` measures them (same warm-up)."""
+    return timed_calls([lambda q=q: engine.search(variant, q, k) for q in qs])
 
 
 def batch_qps(engine: Engine, variant: str, qs: list, threads: int) -> float:

@@ -1,7 +1,9 @@
 """Search a whole query file against an index (or by brute force) and time it.
 
-Latency is measured as users meet it: one query at a time on one thread (mean, p50, p99);
-throughput (QPS) is the batch search over `threads` threads that produces the run.
+Latency is measured as users meet it: one query at a time on one thread (mean, p50, p99),
+after untimed warm-up calls (`timed_calls`, which the index benchmark uses too, so the study's
+figures and benchmarks/RESULTS.md are measured alike); throughput (QPS) is the batch search
+over `threads` threads that produces the run.
 """
 
 from __future__ import annotations
@@ -39,14 +41,13 @@ def search_index(
     csr = queries.to_csr()
     stats: dict = {"k": k, "threads": threads, "queries": queries.n_rows, "algorithm": ran}
     if measure_latency and queries.n_rows:
-        stats.update(
-            _latency_ms(
-                [
-                    lambda row=row: index.search(csr[row : row + 1], k=k, threads=1, **options)
-                    for row in range(queries.n_rows)
-                ]
-            )
+        wall, cpu, _ = timed_calls(
+            [
+                lambda row=row: index.search(csr[row : row + 1], k=k, threads=1, **options)
+                for row in range(queries.n_rows)
+            ]
         )
+        stats.update(_latency_ms(wall, cpu))
     began = time.perf_counter()
     doc_idx, scores = index.search(csr, k=k, threads=threads, **options)
     seconds = time.perf_counter() - began
@@ -72,15 +73,28 @@ def search_brute_force(queries: SparseVectors, docs: SparseVectors, k: int):
     return doc_idx, scores, stats
 
 
-def _latency_ms(calls) -> dict:
-    times = np.empty(len(calls))
-    for i, call in enumerate(calls):
-        began = time.perf_counter()
+WARMUP_CALLS = 10
+
+
+def timed_calls(calls, warmup: int = WARMUP_CALLS) -> tuple[np.ndarray, np.ndarray, list]:
+    """Wall-clock and process-CPU milliseconds of each call, and its result, after the first
+    `warmup` calls were made once untimed (page cache, allocator, branch predictors)."""
+    for call in calls[:warmup]:
         call()
-        times[i] = time.perf_counter() - began
-    times *= 1000
+    wall, cpu, results = np.empty(len(calls)), np.empty(len(calls)), []
+    for i, call in enumerate(calls):
+        began, began_cpu = time.perf_counter_ns(), time.process_time_ns()
+        results.append(call())
+        wall[i] = (time.perf_counter_ns() - began) / 1e6
+        cpu[i] = (time.process_time_ns() - began_cpu) / 1e6
+    return wall, cpu, results
+
+
+def _latency_ms(wall: np.ndarray, cpu: np.ndarray) -> dict:
     return {
-        "latency_mean_ms": round(float(times.mean()), 4),
-        "latency_p50_ms": round(float(np.percentile(times, 50)), 4),
-        "latency_p99_ms": round(float(np.percentile(times, 99)), 4),
+        "latency_mean_ms": round(float(wall.mean()), 4),
+        "latency_p50_ms": round(float(np.percentile(wall, 50)), 4),
+        "latency_p99_ms": round(float(np.percentile(wall, 99)), 4),
+        "latency_cpu_p50_ms": round(float(np.percentile(cpu, 50)), 4),
+        "warmup_calls": min(WARMUP_CALLS, len(wall)),
     }
