@@ -45,3 +45,13 @@ def test_matches_dense_numpy_ranking_on_random_data():
 def test_vocabulary_mismatch_is_rejected():
     with pytest.raises(ValueError, match="terms"):
         brute_force_search(sp.csr_array((1, 5)), sp.csr_array((1, 6)), k=1)
+
+
+def test_timed_calls_warm_up_then_time_every_call_once():
+    from splade_core.retrieve.search import timed_calls
+
+    made = []
+    calls = [lambda i=i: made.append(i) or i * 10 for i in range(15)]
+    wall, cpu, results = timed_calls(calls, warmup=10)
+    assert made == [*range(10), *range(15)] and results == [i * 10 for i in range(15)]
+    assert wall.shape == cpu.shape == (15,) and (wall >= 0).all() and (cpu >= 0).all()
