@@ -1,14 +1,11 @@
-"""SPLADE encoder (Formal et al., "SPLADE: Sparse Lexical and Expansion Model for First Stage
-Ranking", SIGIR 2021; "SPLADE v2", 2021): w_j = pool_i log(1 + ReLU(logit_ij)) over the
-non-padding tokens i, with max pooling (v2 and later) or sum pooling (v1).
+"""SPLADE encoders: a masked-LM and its tokenizer turning texts into vocabulary-sized vectors
+(pooling in `splade_core.model.pooling`), and `Splade`, the document and query sides of a model.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -17,22 +14,10 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedTokenize
 
 from ..errors import SpladeError
 from ..registry import BUNDLED_MODELS, INFERENCE_FREE_KEY, POOLINGS, resolve_model  # noqa: F401  (re-exported)
+from .pooling import hidden_states, pool_hidden, projection_of, splade_pool
 
 SPLADE_CONFIG = "splade_config.json"
 QUERY_ENCODER_DIR = "query_encoder"
-# Vocabulary rows projected at once in the fused inference path: (chunk × tokens) logits stay
-# in cache, and the full (batch × tokens × vocab) tensor never exists.
-PROJECTION_CHUNK = 2048
-
-
-def splade_pool(logits: torch.Tensor, attention_mask: torch.Tensor, pooling: str = "max") -> torch.Tensor:
-    """Reference pooling of full MLM logits [batch, tokens, vocab] → [batch, vocab]."""
-    weights = torch.log1p(torch.relu(logits)) * attention_mask.unsqueeze(-1).to(logits.dtype)
-    if pooling == "max":
-        return weights.amax(dim=1)
-    if pooling == "sum":
-        return weights.sum(dim=1)
-    raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
 
 
 class SpladeEncoder(nn.Module):
@@ -89,35 +74,10 @@ class SpladeEncoder(nn.Module):
 
     @torch.inference_mode()
     def encode_dense(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Inference-only vectors [batch, vocab], equal to `forward` up to float rounding.
-
-        The vocabulary projection dominates the cost (vocab × hidden multiply-adds per token).
-        Here it runs per text on its real tokens only, a vocabulary chunk at a time, and is
-        reduced over tokens at once, so padding costs nothing and logits stay in cache.
-        """
-        hidden = self._projection_inputs(input_ids, attention_mask)
-        projection = self.mlm.get_output_embeddings()
-        weight = projection.weight
-        bias = projection.bias if projection.bias is not None else torch.zeros(weight.shape[0], device=weight.device)
-        out = torch.empty(len(input_ids), weight.shape[0], dtype=weight.dtype, device=weight.device)
-        for row in range(len(input_ids)):
-            # Real tokens only: the mask need not be a prefix (left padding), so select them.
-            tokens_t = hidden[row][attention_mask[row].bool()].T.contiguous()
-            for start in range(0, weight.shape[0], PROJECTION_CHUNK):
-                stop = start + PROJECTION_CHUNK
-                logits = torch.addmm(bias[start:stop, None], weight[start:stop], tokens_t)
-                if self.pooling == "max":
-                    out[row, start:stop] = logits.amax(dim=1)
-                else:
-                    out[row, start:stop] = torch.log1p(torch.relu(logits)).sum(dim=1)
-        if self.pooling == "max":
-            out = torch.log1p(torch.relu(out))
-        return out
-
-    def _projection_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Hidden states just before the vocabulary projection [batch, tokens, hidden]."""
-        with _projection_skipped(self.mlm):
-            return self.mlm(input_ids=input_ids, attention_mask=attention_mask).logits
+        """Inference-only vectors [batch, vocab], equal to `forward` up to float rounding, without
+        the full logits (`pooling.pool_hidden`)."""
+        hidden = hidden_states(self.mlm, input_ids, attention_mask)
+        return pool_hidden(hidden, attention_mask, *projection_of(self.mlm), self.pooling)
 
     def encode_texts(self, texts: list[str], max_length: int | None = None) -> torch.Tensor:
         inputs = self.tokenize(texts, max_length)
@@ -150,17 +110,6 @@ def _read_splade_config(path: Path) -> dict:
     if not isinstance(saved, dict):
         raise SpladeError(f"{path}: must be a JSON object of settings, not a {type(saved).__name__}")
     return saved
-
-
-@contextlib.contextmanager
-def _projection_skipped(mlm: nn.Module) -> Iterator[None]:
-    """Make the MLM head stop before its vocabulary projection (its output = its input)."""
-    projection = mlm.get_output_embeddings()
-    projection.forward = lambda hidden: hidden
-    try:
-        yield
-    finally:
-        del projection.forward
 
 
 def bag_of_tokens(

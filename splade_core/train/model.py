@@ -11,8 +11,8 @@ from torch import nn
 from ..errors import SpladeError
 from ..model import Splade
 from ..model.encoder import bag_of_tokens
+from ..model.pooling import training_vectors
 from .config import TrainConfig, resolve_model
-from .pooling import training_vectors
 
 
 def load_splade(config: TrainConfig) -> Splade:

@@ -5,8 +5,8 @@ import torch
 from transformers import BertConfig, BertForMaskedLM
 
 from splade_core.model import SpladeEncoder
+from splade_core.model.pooling import max_pooled_projection, training_vectors
 from splade_core.train.model import bag_of_tokens
-from splade_core.train.pooling import max_pooled_projection, training_vectors
 
 
 class _Tokenizer:
@@ -80,7 +80,7 @@ def test_bag_of_tokens_marks_each_token_once_without_special_tokens():
 
 
 def test_padded_batch_path_used_on_gpu_matches_per_text_path():
-    from splade_core.train.pooling import _max_pool_padded, _max_pool_per_text
+    from splade_core.model.pooling import _max_pool_padded, _max_pool_per_text
 
     torch.manual_seed(2)
     hidden, weight, bias = torch.randn(3, 6, 8), torch.randn(5000, 8), torch.randn(5000)
