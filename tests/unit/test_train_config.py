@@ -119,3 +119,20 @@ def test_mine_verb_arguments():
 def test_linear_schedule_factor():
     assert [linear_factor(s, 2, 6) for s in range(7)] == [0.0, 0.5, 1.0, 0.75, 0.5, 0.25, 0.0]
     assert linear_factor(3, 0, 3) == 0.0 and linear_factor(0, 0, 3) == 1.0
+
+
+def test_the_workflow_schema_speaks_the_trainers_vocabulary():
+    """One config vocabulary: every training key of the study schema is a TrainConfig field (so
+    also a `splade train` flag) with the same default."""
+    import dataclasses
+    from pathlib import Path
+
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).parents[2] / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    keys = schema["properties"]["training"]["properties"]
+    fields = {field.name: field for field in dataclasses.fields(TrainConfig)}
+    assert set(keys) <= set(fields), sorted(set(keys) - set(fields))
+    for name, spec in keys.items():
+        if fields[name].default is not dataclasses.MISSING:
+            assert spec.get("default") == fields[name].default, name

@@ -73,7 +73,7 @@ def write_config(workdir: Path, config: dict) -> Path:
 def test_config() -> dict:
     config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
     config["datasets"]["tiny"]["collection"] = str(REPO / "tests" / "data" / "tiny-beir") + ":test"
-    config["training"]["collection"] = config["datasets"]["tiny"]["collection"]
+    config["training"]["train_data"] = config["datasets"]["tiny"]["collection"]
     config["results"], config["resources"] = "results", "resources"
     return config
 

@@ -39,10 +39,8 @@ def training_config(config):
     """
     training = config["training"]
     bases = [spec["path"] for spec in config["models"].values() if spec["train"]]
-    values = {k: v for k, v in training.items() if k not in ("collection", "examples")}
+    values = dict(training)
     values.update(
-        train_data=training["collection"],
-        train_examples=training["examples"],
         output=config["results"],
         model=bases[0] if bases else "bundled/splade-tiny",
     )
@@ -83,7 +81,8 @@ TRAIN = config["training"]
 TRAIN_FLAGS = {
     key: value
     for key, value in TRAIN.items()
-    if key not in ("collection", "examples", "mine_method", "mine_depth", "teacher")
+    if key
+    not in ("train_data", "train_examples", "mine_method", "mine_depth", "teacher")
 }
 
 
@@ -126,7 +125,7 @@ def _resources_of(config):
         for name, d in config["datasets"].items()
     ]
     if any(spec["train"] for spec in config["models"].values()):
-        specs.append(("training.collection", config["training"]["collection"]))
+        specs.append(("training.train_data", config["training"]["train_data"]))
     for where, spec in specs:
         folder = _resource(where, downloads.collection_dir, spec)
         collections[folder] = spec
@@ -145,9 +144,11 @@ def _resources_of(config):
             teacher,
             "cross-encoder",
         )
-    examples = config["training"]["examples"]
+    examples = config["training"]["train_examples"]
     if examples and downloads.is_url(examples):
-        files[_resource("training.examples", downloads.file_path, examples)] = examples
+        files[_resource("training.train_examples", downloads.file_path, examples)] = (
+            examples
+        )
     return corpora, collections, models, files
 
 
@@ -255,7 +256,7 @@ def dataset_folder(wildcards):
 
 
 def training_folder():
-    return collection_folder(TRAIN["collection"])
+    return collection_folder(TRAIN["train_data"])
 
 
 def base_model(wildcards):
@@ -329,7 +330,7 @@ def run_digest(model):
 
 def training_examples(wildcards):
     """The examples a model trains on: the config's file (downloaded if a URL), or mined ones."""
-    examples = TRAIN["examples"]
+    examples = TRAIN["train_examples"]
     if not examples:
         return f"{R}/models/{wildcards.model}/examples.jsonl"
     return (
@@ -341,7 +342,7 @@ def training_examples(wildcards):
 
 def training_examples_input(wildcards):
     """The file Snakemake tracks for training_examples: a download's manifest for a URL."""
-    examples = TRAIN["examples"]
+    examples = TRAIN["train_examples"]
     if examples and downloads.is_url(examples):
         return manifest(Path(downloads.file_path(RES, examples)).parent)
     return training_examples(wildcards)
