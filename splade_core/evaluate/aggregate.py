@@ -23,10 +23,9 @@ def summary_row(result: dict) -> dict:
     labels = result.get("labels", {})
     retrieval = result.get("attached", {})
     row = {key: labels.get(key, "") for key in ("dataset", "model", "setting", "prune")}
-    setting = row["setting"]
-    if setting.startswith("lq="):
-        lq, ld = (part.split("=")[1] for part in setting.split("_"))
-        row["lq"], row["ld"] = float(lq), float(ld)
+    for key in ("lq", "ld"):  # the λs of a fine-tuned row, given by the workflow as labels
+        if key in labels:
+            row[key] = float(labels[key])
     row.update(result["metrics"])
     row.update(result.get("sparsity", {}))
     for key in ("index_bytes", "latency_p50_ms", "latency_p99_ms", "qps"):

@@ -203,11 +203,21 @@ def lambda_setting(entry):
 
 
 def lambdas_of(setting):
-    """(lq, ld) of a setting name, for labels; None for the pretrained row."""
+    """(lq, ld) of a fine-tuned setting, from the config entry that names it; None if pretrained."""
     if setting == PRETRAINED:
         return None
-    lq, ld = (part.split("=")[1] for part in setting.split("_"))
-    return float(lq), float(ld)
+    entry = next(e for e in config["lambdas"] if lambda_setting(e) == setting)
+    return entry["lq"], entry["ld"]
+
+
+def setting_labels(wildcards):
+    """--label flags that give `splade evaluate` a row's λs as values (nothing parses paths)."""
+    lambdas = lambdas_of(wildcards.setting)
+    return (
+        ""
+        if lambdas is None
+        else f"--label lq={lambdas[0]:g} --label ld={lambdas[1]:g}"
+    )
 
 
 def settings_of(model):

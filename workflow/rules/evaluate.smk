@@ -16,6 +16,7 @@ rule evaluate_run:
         runtime=30,
     params:
         collection=dataset_folder,
+        labels=setting_labels,
         timings=lambda wildcards, input: timing_flags(
             {"encoding_s": input.encoding, "training_s": input.training}
         ),
@@ -23,7 +24,8 @@ rule evaluate_run:
         "splade evaluate --run {input.run} --collection {params.collection:q}"
         " --queries {input.queries} --docs {input.docs} --attach {input.retrieval} {params.timings}"
         " --label dataset={wildcards.dataset} --label model={wildcards.model}"
-        " --label setting={wildcards.setting} --label prune={wildcards.prune} --output {output} > {log} 2>&1"
+        " --label setting={wildcards.setting} --label prune={wildcards.prune} {params.labels}"
+        " --output {output} > {log} 2>&1"
 
 
 rule evaluate_bm25:
