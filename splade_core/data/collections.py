@@ -143,11 +143,16 @@ class Downloaded:
         self._docs = None
         if corpus is not None:
             _check_files(self.corpus, corpus)
-            offsets = np.load(self.corpus / OFFSETS_FILE, mmap_mode="r", allow_pickle=False)
-            size = (self.corpus / CORPUS_FILE).stat().st_size
-            if offsets.shape != (corpus["docs"] + 1,) or offsets.dtype != np.int64 or int(offsets[-1]) != size:
+            try:
+                offsets = np.load(self.corpus / OFFSETS_FILE, mmap_mode="r", allow_pickle=False)
+                docs = int(corpus["docs"])
+                intact = offsets.shape == (docs + 1,) and offsets.dtype == np.int64
+                intact = intact and int(offsets[-1]) == (self.corpus / CORPUS_FILE).stat().st_size
+            except (OSError, ValueError, TypeError, KeyError):
+                intact = False
+            if not intact:
                 raise SpladeError(f"{self.corpus}: {OFFSETS_FILE} does not match {CORPUS_FILE}; download it again")
-            self._docs, self._offsets = corpus["docs"], offsets
+            self._docs, self._offsets = docs, offsets
 
     def doc_count(self) -> int:
         self._require_docs()

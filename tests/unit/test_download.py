@@ -237,3 +237,12 @@ def test_offsets_are_int64_line_starts(tiny_beir, tmp_path):
     data = (corpus / "corpus.jsonl").read_bytes()
     assert offsets.dtype == np.int64 and offsets[0] == 0 and offsets[-1] == len(data)
     assert all(data[start - 1 : start] == b"\n" for start in offsets[1:])
+
+
+def test_a_damaged_offsets_index_is_named(tiny_beir, tmp_path):
+    summary = download.download_collection(f"{tiny_beir}:test", tmp_path, progress=False)
+    offsets = Path(summary["corpus"]["path"]) / "corpus.offsets.npy"
+    manifest = json.loads((offsets.parent / "manifest.json").read_text())
+    offsets.write_bytes(b"\x93NUMPY garbage".ljust(manifest["files"]["corpus.offsets.npy"]["bytes"], b"\x00"))
+    with pytest.raises(SpladeError, match="corpus.offsets.npy does not match corpus.jsonl; download it again"):
+        load_collection(summary["topics"]["path"])
