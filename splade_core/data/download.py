@@ -182,15 +182,26 @@ def _download_corpus(spec: str, folder: Path, progress: bool) -> dict:
         remove_stale_temps(folder)
         began = time.perf_counter()
         for attempt in (1, 2):
-            with atomic_dir(folder) as tmp:
-                count = _write_corpus(collection, tmp, expected, progress)
-                if expected is not None and count != expected:
-                    if attempt == 1 and isinstance(source, IrDataset) and source.clear_docstore():  # corrupt docstore
-                        continue
-                    raise SpladeError(f"collection {spec!r}: read {count} documents, its metadata says {expected}")
-                _write_manifest(tmp, {"format": CORPUS_FORMAT, "source": spec, "docs": count})
+            try:
+                with atomic_dir(folder) as tmp:  # an exception inside discards the temporary folder
+                    count = _write_corpus(collection, tmp, expected, progress)
+                    if expected is not None and count != expected:
+                        raise _CountMismatch(count)
+                    _write_manifest(tmp, {"format": CORPUS_FORMAT, "source": spec, "docs": count})
                 break
+            except _CountMismatch as mismatch:
+                if attempt == 1 and isinstance(source, IrDataset) and source.clear_docstore():  # corrupt docstore
+                    continue
+                raise SpladeError(
+                    f"collection {spec!r}: read {mismatch.count} documents, its metadata says {expected}"
+                ) from None
         return {"path": str(folder), "docs": count, "reused": False, "seconds": round(time.perf_counter() - began, 2)}
+
+
+class _CountMismatch(Exception):
+    def __init__(self, count: int):
+        super().__init__(count)
+        self.count = count
 
 
 def _write_corpus(collection, folder: Path, expected: int | None, progress: bool) -> int:

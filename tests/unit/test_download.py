@@ -94,11 +94,27 @@ def test_three_concurrent_reads_through_ir_datasets_on_an_empty_home_all_succeed
     assert [p.stdout.split()[-1] for p in done] == ["5183"] * 3
 
 
-def test_a_corrupt_ir_datasets_docstore_is_rebuilt(tmp_path, monkeypatch):
+def _zeroed(store_dir: Path) -> None:
+    store = store_dir / "bin"
+    store.write_bytes(b"\x00" * store.stat().st_size)
+
+
+def _doubled(store_dir: Path) -> None:
+    """Every document appended a second time: what two concurrent builds leave."""
+    import ir_datasets
+
+    store = ir_datasets.load("beir/scifact").docs_store()
+    with store.lookup.transaction() as transaction:
+        for doc in store.init_iter_fn():
+            transaction.add(doc)
+    assert store.count() == 2 * 5183
+
+
+@pytest.mark.parametrize("damage", [_zeroed, _doubled], ids=["zeroed", "doubled"])
+def test_a_corrupt_ir_datasets_docstore_is_rebuilt(tmp_path, monkeypatch, damage):
     monkeypatch.setenv("IR_DATASETS_HOME", str(tmp_path / "irds"))
     assert sum(1 for _ in load_collection("beir/scifact/test").docs()) == 5183  # builds the docstore
-    store = tmp_path / "irds" / "beir" / "scifact" / "docs.pklz4" / "bin"
-    store.write_bytes(b"\x00" * store.stat().st_size)  # what an interrupted, concurrent build leaves
+    damage(tmp_path / "irds" / "beir" / "scifact" / "docs.pklz4")
     summary = download.download_collection("beir/scifact/test", tmp_path / "resources", progress=False)
     local = load_collection(summary["topics"]["path"])
     assert local.doc_count() == 5183 and next(local.docs())[0] == "4983"
