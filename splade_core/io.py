@@ -43,23 +43,27 @@ def atomic_path(path: str | os.PathLike, suffix: str = "", clean: bool = True) -
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside `path`; on success rename it to `path`, replacing it.
 
-    Readers see the old folder or the new one, never a half-written one. A process killed
-    inside leaves a `.tmp-<name>.*` folder: `remove_stale_temps(path)` removes it later.
+    Readers never see a half-written folder: an old one is renamed aside, the new one renamed
+    in, then the old one removed. A process killed inside leaves `.tmp-<name>.*` folders, which
+    `remove_stale_temps(path)` removes later.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}.", dir=path.parent))
+    old = tmp.with_name(tmp.name + ".old")
     try:
         yield tmp
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+        if path.exists() or path.is_symlink():
+            os.replace(path, old)
         os.replace(tmp, path)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        for leftover in (tmp, old):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
 
 
 def remove_stale_temps(path: str | os.PathLike) -> list[Path]:

@@ -92,10 +92,12 @@ def collection_keys(spec: str) -> tuple[str | None, str]:
 
 def docs_source(spec: str) -> str:
     """The spec the documents of `spec` are read from: shared by every split of a collection."""
+    if spec in BUNDLED:
+        return spec
     local = local_folder(spec)
-    if spec in BUNDLED or local is None:
-        return spec if spec in BUNDLED else collection_keys(spec)[0]
-    return str(local[0].resolve())
+    if local is None:
+        return collection_keys(spec)[0]  # the ir_datasets id that owns the documents
+    return str(local[0].resolve())  # the BEIR folder, whatever the split
 
 
 def corpus_dir(resources: str | Path, spec: str) -> Path:

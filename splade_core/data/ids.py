@@ -31,10 +31,10 @@ def check_ids(ids: Sequence[str] | np.ndarray, kind: str = "row") -> None:
     if "" in (values[0], values[-1]) or "\x00\x00" in joined or _WHITESPACE.search(joined):
         row, problem = next((i, p) for i, v in enumerate(values) if (p := id_problem(v)) is not None)
         raise ValueError(f"{kind} id {values[row]!r} (row {row + 1}) {problem}")
-    import pandas as pd
-
-    repeated = pd.Index(values).duplicated()
-    if repeated.any():
-        second = int(np.argmax(repeated))
-        first = values.index(values[second])
-        raise ValueError(f"{kind} id {values[second]!r} appears twice (rows {first + 1} and {second + 1})")
+    if len(set(values)) == len(values):
+        return
+    first_row: dict[str, int] = {}
+    for row, value in enumerate(values):
+        if value in first_row:
+            raise ValueError(f"{kind} id {value!r} appears twice (rows {first_row[value] + 1} and {row + 1})")
+        first_row[value] = row

@@ -112,7 +112,8 @@ class SparseVectors:
             if not isinstance(loaded, np.lib.npyio.NpzFile):
                 raise ValueError("a single .npy array, not an .npz archive")
             with loaded as npz:
-                meta = json.loads(str(npz["meta"][()])) if npz["meta"].shape == () else None
+                meta_array = npz["meta"]
+                meta = json.loads(str(meta_array[()])) if meta_array.shape == () else None
                 arrays = {name: npz[name] for name in ("indptr", "indices", "data", "ids")}
         except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, MemoryError) as exc:
             raise SpladeError(f"{path}: not a sparse-vector file ({str(exc) or type(exc).__name__})") from None

@@ -84,6 +84,18 @@ def test_distillation_without_a_teacher_mines_with_the_trainers_default(tmp_path
     assert "--teacher self" in next(line for line in result.stdout.splitlines() if "splade mine" in line)
 
 
+def test_examples_given_as_a_url_are_downloaded_and_trained_on(tmp_path, test_config):
+    triples = tmp_path / "triples.tsv"
+    triples.write_text("q1\td1\td2\n")
+    config = _with(test_config, "training", train_examples=triples.as_uri())
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(write_config(tmp_path, config)), timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    jobs = planned_jobs(result)
+    assert jobs["download_file"] == 1 and "mine_negatives" not in jobs
+    train = [line for line in result.stdout.splitlines() if "splade train" in line]
+    assert train and all("--train-examples resources/files/local/triples.tsv-" in line for line in train)
+
+
 def test_training_max_lengths_in_the_config_reach_the_trainer(tmp_path, test_config):
     config = _with(test_config, "training", doc_max_length=128, query_max_length=24)
     result = snakemake(tmp_path, "-n", "-p", "--configfile", str(write_config(tmp_path, config)), timeout=120)

@@ -146,9 +146,8 @@ def _resources_of(config):
         )
     examples = config["training"]["train_examples"]
     if examples and downloads.is_url(examples):
-        files[_resource("training.train_examples", downloads.file_path, examples)] = (
-            examples
-        )
+        path = _resource("training.train_examples", downloads.file_path, examples)
+        files[str(Path(path).parent)] = examples
     return corpora, collections, models, files
 
 
@@ -173,10 +172,7 @@ def manifest(folder):
 
 
 def all_downloads():
-    folders = [*CORPORA, *COLLECTIONS, *MODELS]
-    return [manifest(folder) for folder in folders] + [
-        manifest(Path(path).parent) for path in FILES
-    ]
+    return [manifest(folder) for folder in (*CORPORA, *COLLECTIONS, *MODELS, *FILES)]
 
 
 def teacher_folder():

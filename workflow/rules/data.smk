@@ -76,11 +76,7 @@ rule download_file:
         file_key=".+",
     localrule: True
     params:
-        url=lambda wildcards: next(
-            url
-            for path, url in FILES.items()
-            if Path(path).parent == Path(f"{RES}/files/{wildcards.file_key}")
-        ),
+        url=lambda wildcards: FILES[f"{RES}/files/{wildcards.file_key}"],
         resources=RES,
     shell:
         "splade download file {params.url:q} --resources {params.resources:q} --no-progress > {log} 2>&1"
