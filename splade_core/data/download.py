@@ -56,7 +56,7 @@ from .collections import (
     local_folder,
     read_manifest,
 )
-from .ids import id_problem
+from .ids import first_repeat, id_problem
 
 MODEL_FORMAT = "splade-core/model"
 FILE_FORMAT = "splade-core/file"
@@ -277,17 +277,13 @@ def _check_id(value: str, kind: str, where: str, number: int | None) -> None:
 
 
 def _check_unique(hashes: np.ndarray, id_at, where: str) -> None:
-    """Raise on the first duplicate id; `hashes` are the ids' hashes, `id_at(row)` an id."""
-    if len(hashes) < 2:
-        return
-    order = np.argsort(hashes, kind="stable")
-    same = np.flatnonzero(hashes[order][1:] == hashes[order][:-1])
-    for position in same:  # equal hashes: equal ids, or (rarely) a collision
-        first, second = int(order[position]), int(order[position + 1])
-        if id_at(first) == id_at(second):
-            raise SpladeError(
-                f"collection {where!r}: id {id_at(first)!r} appears twice (records {first + 1} and {second + 1})"
-            )
+    """Raise on the first repeated id; `hashes` are the ids' hashes, `id_at(row)` an id."""
+    repeat = first_repeat(hashes, id_at)
+    if repeat is not None:
+        first, second = repeat
+        raise SpladeError(
+            f"collection {where!r}: id {id_at(second)!r} appears twice (records {first + 1} and {second + 1})"
+        )
 
 
 # --------------------------------------------------------------------------------------------

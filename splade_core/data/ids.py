@@ -1,14 +1,21 @@
 """What a document or query id may be: non-empty, without whitespace (TREC run files split their
-lines on whitespace), and unique within its collection or vector file."""
+lines on whitespace), and unique within its collection or vector file.
+
+`check_ids` works on the code points of a numpy string array and on 64-bit row hashes, so that
+8.8 M MS MARCO ids cost seconds and a few hundred MB, not a Python set of strings.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 _WHITESPACE = re.compile(r"\s")
+# Every whitespace code point (the highest is U+3000): a lookup table over code points.
+_IS_SPACE = np.array([bool(_WHITESPACE.match(chr(code))) for code in range(0x3002)])
+_ROWS = 1 << 20  # ids checked at once
 
 
 def id_problem(value: object) -> str | None:
@@ -23,18 +30,46 @@ def id_problem(value: object) -> str | None:
 
 
 def check_ids(ids: Sequence[str] | np.ndarray, kind: str = "row") -> None:
-    """Raise ValueError naming the first bad or repeated id (vectorized: fine for 10M ids)."""
-    values = ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
-    if not values:
+    """Raise ValueError naming the first bad id, or the first that repeats an earlier one."""
+    array = np.asarray(ids if isinstance(ids, np.ndarray) else list(ids), dtype=str)
+    if array.size == 0:
         return
-    joined = "\x00".join(values)
-    if "" in (values[0], values[-1]) or "\x00\x00" in joined or _WHITESPACE.search(joined):
-        row, problem = next((i, p) for i, v in enumerate(values) if (p := id_problem(v)) is not None)
-        raise ValueError(f"{kind} id {values[row]!r} (row {row + 1}) {problem}")
-    if len(set(values)) == len(values):
-        return
-    first_row: dict[str, int] = {}
-    for row, value in enumerate(values):
-        if value in first_row:
-            raise ValueError(f"{kind} id {value!r} appears twice (rows {first_row[value] + 1} and {row + 1})")
-        first_row[value] = row
+    codes = np.ascontiguousarray(array).view(np.uint32).reshape(len(array), -1)
+    for begin in range(0, len(array), _ROWS):
+        block = codes[begin : begin + _ROWS]
+        bad = (block[:, 0] == 0) | _IS_SPACE[np.minimum(block, len(_IS_SPACE) - 1)].any(axis=1)
+        if bad.any():
+            row = begin + int(np.argmax(bad))
+            problem = id_problem(str(array[row])) or "starts with a NUL character"
+            raise ValueError(f"{kind} id {str(array[row])!r} (row {row + 1}) {problem}")
+    hashes = np.zeros(len(array), dtype=np.uint64)
+    for column in codes.T:  # a polynomial hash of each row's code points, wrapping at 2^64
+        hashes = hashes * np.uint64(1_000_003) + column
+    repeat = first_repeat(hashes, lambda row: str(array[row]))
+    if repeat is not None:
+        first, second = repeat
+        raise ValueError(f"{kind} id {str(array[second])!r} appears twice (rows {first + 1} and {second + 1})")
+
+
+def first_repeat(hashes: np.ndarray, id_at: Callable[[int], str]) -> tuple[int, int] | None:
+    """(row of its first occurrence, row) of the earliest id that repeats an earlier one, given
+    one hash per row; rows whose hashes are equal are compared exactly with `id_at`."""
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    equal_next = ordered[1:] == ordered[:-1]
+    if not equal_next.any():
+        return None
+    in_run = np.zeros(len(ordered), dtype=bool)  # sorted positions that share their hash
+    in_run[1:] |= equal_next
+    in_run[:-1] |= equal_next
+    best: tuple[int, int] | None = None
+    seen: dict[tuple[int, str], int] = {}  # equal hashes: equal ids, or (rarely) a collision
+    for position in np.flatnonzero(in_run):  # each run in ascending rows (the sort is stable)
+        row = int(order[position])
+        key = (int(ordered[position]), id_at(row))
+        if key in seen:
+            if best is None or row < best[1]:
+                best = (seen[key], row)
+        else:
+            seen[key] = row
+    return best
