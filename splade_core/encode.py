@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .errors import SpladeError
 from .model import Splade
-from .sparse import SparseVectors, SparseVectorsWriter
+from .sparse import SparseVectorsWriter, VectorFile
 
 
 @dataclass(frozen=True)
@@ -127,20 +127,21 @@ def dense_to_rows(dense: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def merge_vector_files(inputs: list[str | os.PathLike], output: str | os.PathLike) -> dict:
-    """Concatenate shard files (in the order given) into one file; metadata must agree."""
+    """Concatenate shard files (in the order given) into one file, a row chunk at a time;
+    their metadata must agree."""
     if not inputs:
         raise SpladeError("merge needs at least one input file")
-    first = SparseVectors.load(inputs[0])
-    reference = _shard_free(first.meta)
-    meta = {**reference, "shards": len(inputs)}
+    with VectorFile(inputs[0]) as first:
+        vocab_size, dtype, reference = first.vocab_size, first.dtype, _shard_free(first.meta)
     rows = 0
-    with SparseVectorsWriter(output, first.vocab_size, first.data.dtype, meta) as writer:
+    with SparseVectorsWriter(output, vocab_size, dtype, {**reference, "shards": len(inputs)}) as writer:
         for path in inputs:
-            part = first if path == inputs[0] else SparseVectors.load(path)
-            if part.vocab_size != first.vocab_size or _shard_free(part.meta) != reference:
-                raise SpladeError(f"{path}: metadata differs from {inputs[0]} (different model or settings)")
-            writer.append(part.indptr, part.indices, part.data, part.ids)
-            rows += part.n_rows
+            with VectorFile(path) as part:
+                if (part.vocab_size, part.dtype, _shard_free(part.meta)) != (vocab_size, dtype, reference):
+                    raise SpladeError(f"{path}: metadata differs from {inputs[0]} (different model or settings)")
+                for chunk in part.chunks():
+                    writer.append(chunk.indptr, chunk.indices, chunk.data, chunk.ids)
+                rows += part.n_rows
     return {"rows": rows, "shards": len(inputs)}
 
 

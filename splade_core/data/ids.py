@@ -32,23 +32,35 @@ def id_problem(value: object) -> str | None:
 def check_ids(ids: Sequence[str] | np.ndarray, kind: str = "row") -> None:
     """Raise ValueError naming the first bad id, or the first that repeats an earlier one."""
     array = np.asarray(ids if isinstance(ids, np.ndarray) else list(ids), dtype=str)
-    if array.size == 0:
-        return
+    check_unique(id_hashes(array, kind), lambda row: str(array[row]), kind)
+
+
+def id_hashes(array: np.ndarray, kind: str = "row", first_row: int = 0) -> np.ndarray:
+    """64-bit hashes of a block of ids (a 1-d numpy string array), after checking that each is
+    non-empty and has no whitespace; `first_row` numbers the block's rows in messages. The hash
+    of an id does not depend on the array's string width, so blocks can be hashed apart."""
     codes = np.ascontiguousarray(array).view(np.uint32).reshape(len(array), -1)
+    hashes = np.zeros(len(array), dtype=np.uint64)
     for begin in range(0, len(array), _ROWS):
         block = codes[begin : begin + _ROWS]
         bad = (block[:, 0] == 0) | _IS_SPACE[np.minimum(block, len(_IS_SPACE) - 1)].any(axis=1)
         if bad.any():
             row = begin + int(np.argmax(bad))
             problem = id_problem(str(array[row])) or "starts with a NUL character"
-            raise ValueError(f"{kind} id {str(array[row])!r} (row {row + 1}) {problem}")
-    hashes = np.zeros(len(array), dtype=np.uint64)
-    for column in codes.T:  # a polynomial hash of each row's code points, wrapping at 2^64
-        hashes = hashes * np.uint64(1_000_003) + column
-    repeat = first_repeat(hashes, lambda row: str(array[row]))
+            raise ValueError(f"{kind} id {str(array[row])!r} (row {first_row + row + 1}) {problem}")
+        value = np.zeros(len(block), dtype=np.uint64)
+        for column in block.T:  # a polynomial hash of the code points, wrapping at 2^64
+            value = np.where(column != 0, value * np.uint64(1_000_003) + column, value)
+        hashes[begin : begin + _ROWS] = value
+    return hashes
+
+
+def check_unique(hashes: np.ndarray, id_at: Callable[[int], str], kind: str = "row") -> None:
+    """Raise ValueError naming the first id that repeats an earlier one, given their hashes."""
+    repeat = first_repeat(hashes, id_at)
     if repeat is not None:
         first, second = repeat
-        raise ValueError(f"{kind} id {str(array[second])!r} appears twice (rows {first + 1} and {second + 1})")
+        raise ValueError(f"{kind} id {id_at(second)!r} appears twice (rows {first + 1} and {second + 1})")
 
 
 def first_repeat(hashes: np.ndarray, id_at: Callable[[int], str]) -> tuple[int, int] | None:

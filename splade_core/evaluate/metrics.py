@@ -12,7 +12,7 @@ import numpy as np
 import pytrec_eval
 
 from ..retrieve.runs import Run
-from ..sparse import SparseVectors
+from ..sparse import SparseVectors, VectorFile
 
 # name shown -> (pytrec_eval measure, ranking cut-off applied before evaluating)
 DEFAULT_METRICS = {
@@ -49,14 +49,15 @@ def _rank_scored(run: Run, cutoff: int | None) -> dict[str, dict[str, float]]:
     return scored
 
 
-def sparsity_stats(queries: SparseVectors, docs: SparseVectors) -> dict:
+def sparsity_stats(queries: SparseVectors, docs: SparseVectors | VectorFile) -> dict:
     """Average non-zeros per query and document, and FLOPS = Σ_j p_q(j)·p_d(j) (Paria et al.
     2020; Formal et al. 2021): the expected number of multiplications of one query-document
-    dot product, p(j) being the fraction of rows in which term j is non-zero."""
+    dot product, p(j) being the fraction of rows in which term j is non-zero. The documents may
+    be an open `VectorFile`: their stored term counts are all this reads of them."""
     if queries.vocab_size != docs.vocab_size:
         raise ValueError(f"query vocabulary ({queries.vocab_size}) differs from the documents' ({docs.vocab_size})")
-    p_q = np.bincount(queries.indices, minlength=queries.vocab_size) / max(queries.n_rows, 1)
-    p_d = np.bincount(docs.indices, minlength=docs.vocab_size) / max(docs.n_rows, 1)
+    p_q = queries.term_df() / max(queries.n_rows, 1)
+    p_d = docs.term_df() / max(docs.n_rows, 1)
     return {
         "flops": float(p_q @ p_d),
         "avg_query_nnz": queries.nnz / max(queries.n_rows, 1),

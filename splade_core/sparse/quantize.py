@@ -7,10 +7,12 @@ Anserini export.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from . import _quantize
-from .vectors import SparseVectors
+from .vectors import CHUNK_ENTRIES, SparseVectors, SparseVectorsWriter, VectorFile
 
 DEFAULT_SCALE = 100.0
 ROUNDING_RULE = "q = clip(rint(w * scale), 0, dtype max), ties to even; zeros dropped"
@@ -42,11 +44,40 @@ def quantize_csr(indptr, indices, data, scale: float = DEFAULT_SCALE, dtype: str
 
 
 def quantize(vectors: SparseVectors, scale: float = DEFAULT_SCALE, dtype: str = "uint8") -> SparseVectors:
-    """Quantize float vectors; the scale, dtype and rounding rule go into the metadata."""
+    """Quantize float vectors; the scale, dtype and rule go into the metadata."""
     if vectors.is_quantized:
         raise ValueError("vectors are already quantized")
-    indptr, indices, data = quantize_csr(vectors.indptr, vectors.indices, vectors.data, scale, dtype)
+    *arrays, clipped = _quantize_chunk(vectors, scale, dtype)
+    meta = _quantized_meta(vectors.meta, scale, dtype, clipped)
+    return SparseVectors(*arrays, vectors.ids, vectors.vocab_size, meta)
+
+
+def quantize_file(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    scale: float = DEFAULT_SCALE,
+    dtype: str = "uint8",
+    chunk_entries: int = CHUNK_ENTRIES,
+) -> dict:
+    """`quantize` from file to file, a row chunk at a time (the same bytes as `quantize`)."""
+    with VectorFile(source) as vectors:
+        if vectors.is_quantized:
+            raise ValueError(f"{source}: vectors are already quantized")
+        meta = _quantized_meta(vectors.meta, scale, dtype, 0)
+        with SparseVectorsWriter(output, vectors.vocab_size, IMPACT_DTYPES[dtype], meta) as writer:
+            for chunk in vectors.chunks(chunk_entries):
+                *arrays, clipped = _quantize_chunk(chunk, scale, dtype)
+                writer.append(*arrays, chunk.ids)
+                meta["quantization"]["clipped"] += clipped
+        return {"rows": vectors.n_rows, "nnz_before": vectors.nnz, "nnz_after": writer.nnz, **meta["quantization"]}
+
+
+def _quantize_chunk(vectors: SparseVectors, scale: float, dtype: str):
+    """(indptr, indices, impacts, how many weights were clipped at the largest impact)."""
+    arrays = quantize_csr(vectors.indptr, vectors.indices, vectors.data, scale, dtype)
     clipped = int((vectors.data.astype(np.float64) * scale > np.iinfo(IMPACT_DTYPES[dtype]).max + 0.5).sum())
-    meta = dict(vectors.meta)
-    meta["quantization"] = {"scale": scale, "dtype": dtype, "rule": ROUNDING_RULE, "clipped": clipped}
-    return SparseVectors(indptr, indices, data, vectors.ids, vectors.vocab_size, meta)
+    return (*arrays, clipped)
+
+
+def _quantized_meta(meta: dict, scale: float, dtype: str, clipped: int) -> dict:
+    return {**meta, "quantization": {"scale": scale, "dtype": dtype, "rule": ROUNDING_RULE, "clipped": clipped}}
