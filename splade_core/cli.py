@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from .errors import SpladeError
-from .registry import PRUNING_METHODS, TOP_K_PRUNING_METHODS
+from .registry import IMPORT_FORMATS, PRUNING_METHODS, TOP_K_PRUNING_METHODS, UNKNOWN_TOKENS
 
 DEFAULT_MODEL = "bundled/splade-tiny"
 
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_download,
         _add_encode,
         _add_merge,
+        _add_import,
         _add_quantize,
         _add_prune,
         _add_index,
@@ -226,6 +227,30 @@ def _run_merge(args) -> None:
     print(json.dumps({"output": str(args.output), **merge_vector_files(args.inputs, args.output)}))
 
 
+def _add_import(subparsers) -> None:
+    p = subparsers.add_parser(
+        "import", help="pre-encoded vectors (Anserini JsonVectorCollection, TSV queries, .npz) -> a vector file"
+    )
+    p.add_argument("inputs", nargs="+", type=Path, help="files in row order (shards: the first one first)")
+    p.add_argument("--output", required=True, type=Path)
+    p.add_argument("--vocabulary", help="model (folder, HF id, bundled/<name>) whose tokenizer numbers the tokens")
+    p.add_argument("--format", choices=("auto", *IMPORT_FORMATS), default="auto", help="default: from the file names")
+    p.add_argument("--scale", type=float, default=1.0, help="divide weights by this (100 for Anserini's impacts)")
+    p.add_argument("--unknown", choices=UNKNOWN_TOKENS, default="error", help="tokens missing from the vocabulary")
+    p.set_defaults(func=_run_import)
+
+
+def _run_import(args) -> None:
+    from .sparse.imports import Vocabulary, import_vectors
+
+    vocabulary = Vocabulary.of_model(args.vocabulary) if args.vocabulary else None
+    meta = {"model": args.vocabulary} if args.vocabulary else {}
+    stats = import_vectors(
+        args.inputs, args.output, vocabulary, format=args.format, scale=args.scale, unknown=args.unknown, meta=meta
+    )
+    print(json.dumps({"output": str(args.output), **stats}))
+
+
 # --- quantize -------------------------------------------------------------------------------
 
 
@@ -239,23 +264,11 @@ def _add_quantize(subparsers) -> None:
 
 
 def _run_quantize(args) -> None:
-    from .sparse import SparseVectors
-    from .sparse.quantize import quantize
+    from .sparse.quantize import quantize_file
 
-    vectors = SparseVectors.load(args.input)
-    quantized = quantize(vectors, args.scale, args.dtype)
-    quantized.save(args.output)
-    print(
-        json.dumps(
-            {
-                "output": str(args.output),
-                "rows": quantized.n_rows,
-                "nnz_before": vectors.nnz,
-                "nnz_after": quantized.nnz,
-                "clipped": quantized.meta["quantization"]["clipped"],
-            }
-        )
-    )
+    stats = quantize_file(args.input, args.output, args.scale, args.dtype)
+    shown = ("rows", "nnz_before", "nnz_after", "clipped")
+    print(json.dumps({"output": str(args.output), **{key: stats[key] for key in shown}}))
 
 
 # --- prune / index ----------------------------------------------------------------------------
@@ -277,16 +290,12 @@ def _add_prune(subparsers) -> None:
 
 
 def _run_prune(args) -> None:
-    from .sparse import SparseVectors
-    from .sparse.prune import prune
+    from .sparse.prune import prune_file
 
-    vectors = SparseVectors.load(args.input)
     value = int(args.value) if args.method in TOP_K_PRUNING_METHODS else args.value
     if args.method in TOP_K_PRUNING_METHODS and value != args.value:
         raise SpladeError(f"--value must be a whole number for method {args.method}, got {args.value:g}")
-    pruned = prune(vectors, args.method, value)
-    pruned.save(args.output)
-    print(json.dumps({"output": str(args.output), **pruned.meta["pruning"]}))
+    print(json.dumps({"output": str(args.output), **prune_file(args.input, args.output, args.method, value)}))
 
 
 def _add_index(subparsers) -> None:
@@ -428,7 +437,7 @@ def _run_evaluate(args) -> None:
     from .evaluate import evaluate_run, format_table, sparsity_stats
     from .io import read_json, write_json
     from .retrieve import read_trec_run
-    from .sparse import SparseVectors
+    from .sparse import SparseVectors, VectorFile
 
     if (args.queries is None) != (args.docs is None):
         raise SpladeError("--queries and --docs go together (FLOPS needs both)")
@@ -439,9 +448,10 @@ def _run_evaluate(args) -> None:
         raise SpladeError(f"{args.run}: no query of the run is judged in {collection.spec}")
     result["collection"], result["run"] = collection.spec, str(args.run)
     if args.queries:
-        queries, docs = SparseVectors.load(args.queries), SparseVectors.load(args.docs)
-        check_same_vocabulary(queries, docs, args.queries, args.docs)
-        result["sparsity"] = sparsity_stats(queries, docs)
+        with VectorFile(args.docs) as docs:  # its statistics only: the postings are not read
+            queries = SparseVectors.load(args.queries)
+            check_same_vocabulary(queries, docs, args.queries, args.docs)
+            result["sparsity"] = sparsity_stats(queries, docs)
     result["labels"] = dict(_key_value(item, "--label") for item in args.label)
     result["attached"] = {key: value for path in args.attach for key, value in read_json(path).items()}
     result["timings"] = benchmark_seconds([_key_value(item, "--timing") for item in args.timing])

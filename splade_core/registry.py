@@ -22,6 +22,10 @@ MINE_METHODS = ("bm25", "splade", "bm25+splade")
 PRUNING_METHODS = ("document", "term", "term_quantile", "agnostic")
 STUDY_PRUNING_METHODS = ("document", "term", "agnostic")
 TOP_K_PRUNING_METHODS = ("document", "term")
+# Pre-encoded vectors a study can import (splade_core.sparse.imports), and what becomes of
+# tokens their encoder's vocabulary lacks.
+IMPORT_FORMATS = ("jsonl", "tsv", "npz")
+UNKNOWN_TOKENS = ("error", "drop")
 # splade_config.json key of a model whose query side is a bag of the query's tokens.
 INFERENCE_FREE_KEY = "inference_free_query"
 BUNDLED_MODELS = {"bundled/splade-tiny": "splade-tiny"}

@@ -1,0 +1,211 @@
+"""Pre-encoded vectors from other tools → this project's sparse-vector files.
+
+What `export` writes, and what is published for Anserini's SPLADE regressions, read back:
+
+- ``jsonl``: Anserini JsonVectorCollection lines ``{"id": ..., "contents": ..., "vector":
+  {token: weight}}`` (queries: ``{"id": ..., "vector": {...}}``), plain or ``.gz``, in one file
+  or many (published corpora come as shards; they are read in the order given);
+- ``tsv``: pretokenized queries ``query_id<TAB>token token ...``, a token's weight being how
+  many times it appears (Anserini's TsvString topics);
+- ``npz``: this project's own files, e.g. encoded elsewhere.
+
+Tokens become term ids through a vocabulary (the tokenizer of the model that encoded the
+vectors). A token the vocabulary lacks is an error naming the file and line, or, with
+``unknown="drop"``, dropped and counted. Weights are divided by `scale` (published Anserini
+vectors are impacts, weights ×100) and written as float32, so a study quantizes imported
+vectors exactly as its own; a quantized ``.npz`` is divided by its own scale. Rows stream in
+blocks: memory is one block plus the ids.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import SpladeError
+from ..registry import IMPORT_FORMATS as FORMATS
+from ..registry import UNKNOWN_TOKENS
+from .vectors import SparseVectorsWriter, VectorFile
+
+_BLOCK_ROWS = 50_000
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """The format of a file from its name: .npz, .tsv[.gz], else JSON lines (.jsonl, .json[.gz])."""
+    name = Path(path).name.removesuffix(".gz")
+    if name.endswith(".npz"):
+        return "npz"
+    return "tsv" if name.endswith(".tsv") else "jsonl"
+
+
+class Vocabulary:
+    """Token strings ↔ term ids, as a tokenizer numbers them."""
+
+    def __init__(self, tokens: Sequence[str], name: str = "vocabulary"):
+        self.tokens = pd.Index(list(tokens))
+        if not self.tokens.is_unique:
+            raise ValueError(f"{name}: two term ids share a token string")
+        self.name = name
+
+    @classmethod
+    def of_model(cls, model: str | os.PathLike) -> Vocabulary:
+        """The vocabulary of a model folder's (or HF id's) tokenizer, numbered as its MLM head."""
+        from transformers import AutoTokenizer
+
+        from ..registry import resolve_model
+
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model(model))
+        ids = tokenizer.get_vocab()
+        tokens = [""] * (max(ids.values()) + 1)
+        for token, term in ids.items():
+            tokens[term] = token
+        return cls(tokens, str(model))
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def ids_of(self, tokens: Sequence[str]) -> np.ndarray:
+        """Term id of each token, -1 where the vocabulary lacks it."""
+        return self.tokens.get_indexer(pd.Index(tokens, dtype=object))
+
+
+def import_vectors(
+    paths: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    vocabulary: Vocabulary | None,
+    *,
+    format: str = "auto",
+    scale: float = 1.0,
+    unknown: str = "error",
+    meta: Mapping | None = None,
+) -> dict:
+    """Read `paths` (in order) into one float sparse-vector file; returns what was read.
+
+    `vocabulary` maps tokens for jsonl/tsv (an npz file carries term ids and needs none).
+    """
+    if not paths:
+        raise SpladeError("import needs at least one input file")
+    formats = {detect_format(path) if format == "auto" else format for path in paths}
+    if len(formats) != 1 or not formats <= set(FORMATS):
+        raise SpladeError(f"inputs must share one format of {FORMATS}, got {sorted(formats)}")
+    (kind,) = formats
+    if unknown not in UNKNOWN_TOKENS:
+        raise SpladeError(f"unknown must be one of {UNKNOWN_TOKENS}, not {unknown!r}")
+    if not np.isfinite(scale) or scale <= 0:
+        raise SpladeError(f"scale must be a positive number, not {scale}")
+    if kind == "npz":
+        return _import_npz(paths, output, vocabulary, meta)
+    if vocabulary is None:
+        raise SpladeError(f"{kind} vectors name tokens: a vocabulary (the encoder's tokenizer) is needed")
+    source = {"files": [str(p) for p in paths], "format": kind, "scale": scale, "unknown": unknown}
+    record = {**(meta or {}), "imported": source}
+    dropped = 0
+    with SparseVectorsWriter(output, len(vocabulary), np.float32, record) as writer:
+        for path in paths:
+            for block in _blocks(Path(path), kind):
+                rows, dropped_here = _to_rows(block, vocabulary, scale, unknown, Path(path))
+                writer.append(*rows)
+                dropped += dropped_here
+        source["dropped_tokens"] = dropped
+        rows_written = writer.rows
+    return {"rows": rows_written, "nnz": writer.nnz, "dropped_tokens": dropped, "format": kind}
+
+
+def _blocks(path: Path, kind: str) -> Iterator[list[tuple[int, str, dict]]]:
+    """(line number, id, {token: weight}) of each record, a block at a time."""
+    if not path.is_file():
+        raise SpladeError(f"{path}: no such file")
+    opener = gzip.open if path.name.endswith(".gz") else open
+    block = []
+    try:
+        with opener(path, "rt", encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                block.append((number, *(_tsv_record if kind == "tsv" else _json_record)(line, path, number)))
+                if len(block) == _BLOCK_ROWS:
+                    yield block
+                    block = []
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise SpladeError(f"{path}: cannot read ({exc})") from None
+    if block:
+        yield block
+
+
+def _json_record(line: str, path: Path, number: int) -> tuple[str, dict]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise SpladeError(f"{path}:{number}: not JSON ({exc.msg})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("vector"), dict) or "id" not in record:
+        raise SpladeError(f'{path}:{number}: a record needs an "id" and a "vector" object of token weights')
+    return str(record["id"]), record["vector"]
+
+
+def _tsv_record(line: str, path: Path, number: int) -> tuple[str, dict]:
+    query_id, tab, tokens = line.rstrip("\n").partition("\t")
+    if not tab:
+        raise SpladeError(f"{path}:{number}: expected query_id<TAB>tokens")
+    return query_id, Counter(tokens.split())
+
+
+def _to_rows(block, vocabulary: Vocabulary, scale: float, unknown: str, path: Path):
+    """CSR arrays and ids of a block, each row's terms ascending; and the tokens dropped."""
+    lengths = np.array([len(vector) for _, _, vector in block], dtype=np.int64)
+    tokens = [token for _, _, vector in block for token in vector]
+    try:
+        weights = np.array([weight for _, _, vector in block for weight in vector.values()], dtype=np.float64)
+    except (TypeError, ValueError):
+        weights = None
+    rows = np.repeat(np.arange(len(block)), lengths)
+    if weights is None or not np.isfinite(weights).all() or (weights < 0).any():
+        at = _first_row_where(block, lambda w: not isinstance(w, (int, float)) or not 0 <= w < float("inf"))
+        raise SpladeError(f"{path}:{block[at][0]}: weights must be finite non-negative numbers")
+    terms = vocabulary.ids_of(tokens)
+    missing = terms < 0
+    if missing.any():
+        if unknown == "error":
+            first = int(np.argmax(missing))
+            raise SpladeError(
+                f"{path}:{block[rows[first]][0]}: token {tokens[first]!r} is not in the vocabulary of "
+                f"{vocabulary.name} (unknown: drop skips such tokens)"
+            )
+        rows, terms, weights = rows[~missing], terms[~missing], weights[~missing]
+    order = np.lexsort((terms, rows))
+    rows, terms, weights = rows[order], terms[order].astype(np.int32), (weights[order] / scale).astype(np.float32)
+    indptr = np.zeros(len(block) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=len(block)), out=indptr[1:])
+    ids = np.array([record_id for _, record_id, _ in block], dtype=str)
+    return (indptr, terms, weights, ids), int(missing.sum())
+
+
+def _first_row_where(block, bad) -> int:
+    return next(row for row, (_, _, vector) in enumerate(block) if any(bad(w) for w in vector.values()))
+
+
+def _import_npz(paths, output, vocabulary: Vocabulary | None, meta: Mapping | None) -> dict:
+    """This project's files, concatenated; quantized ones are divided by their scale."""
+    rows = 0
+    with VectorFile(paths[0]) as first:
+        vocab_size = first.vocab_size
+    if vocabulary is not None and len(vocabulary) != vocab_size:
+        raise SpladeError(f"{paths[0]}: {vocab_size} terms, the vocabulary of {vocabulary.name} {len(vocabulary)}")
+    record = {**(meta or {}), "imported": {"files": [str(p) for p in paths], "format": "npz"}}
+    with SparseVectorsWriter(output, vocab_size, np.float32, record) as writer:
+        for path in paths:
+            with VectorFile(path) as part:
+                if part.vocab_size != vocab_size:
+                    raise SpladeError(f"{path}: {part.vocab_size} terms, {paths[0]} {vocab_size}")
+                divisor = float(part.meta.get("quantization", {}).get("scale", 1.0)) if part.is_quantized else 1.0
+                for chunk in part.chunks():
+                    weights = (chunk.data / divisor).astype(np.float32) if part.is_quantized else chunk.data
+                    writer.append(chunk.indptr, chunk.indices, weights, chunk.ids)
+                rows += part.n_rows
+    return {"rows": rows, "nnz": writer.nnz, "dropped_tokens": 0, "format": "npz"}
