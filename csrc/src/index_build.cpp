@@ -79,29 +79,44 @@ bucket_plan plan_buckets(const std::vector<std::uint64_t>& df, std::uint64_t nnz
     return plan;
 }
 
-// Entries doc << 32 | (term - bucket's first term) << 16 | impact, grouped by bucket, each
-// bucket in (internal) doc order; internal doc d is row doc_order[d] (zero impacts dropped).
+// Entries doc << 32 | (term - bucket's first term) << 16 | impact of buckets [b0, b1), grouped
+// by bucket, each bucket in (internal) doc order; internal doc d is row doc_order[d] (zero
+// impacts dropped). Entry i of the result is entry plan.start[b0] + i of the whole transpose.
 std::unique_ptr<std::uint64_t[]> scatter_to_buckets(const build_input& in, const bucket_plan& plan,
-                                                    const std::uint32_t* doc_order) {
-    const std::size_t n_buckets = plan.first_term.size() - 1;
-    std::vector<std::uint32_t> bucket_of(in.vocab_size);
-    for (std::size_t b = 0; b < n_buckets; ++b)
+                                                    const std::uint32_t* doc_order, std::size_t b0,
+                                                    std::size_t b1) {
+    constexpr std::uint32_t elsewhere = std::numeric_limits<std::uint32_t>::max();
+    std::vector<std::uint32_t> bucket_of(in.vocab_size, elsewhere);
+    for (std::size_t b = b0; b < b1; ++b)
         std::fill(bucket_of.begin() + plan.first_term[b], bucket_of.begin() + plan.first_term[b + 1],
                   static_cast<std::uint32_t>(b));
-    std::vector<std::uint64_t> fill(plan.start.begin(), plan.start.end() - 1);
-    std::unique_ptr<std::uint64_t[]> entries(new std::uint64_t[plan.start.back()]);  // every slot is written
+    std::vector<std::uint64_t> fill(plan.start.begin() + b0, plan.start.begin() + b1);
+    for (auto& f : fill) f -= plan.start[b0];
+    std::unique_ptr<std::uint64_t[]> entries(new std::uint64_t[plan.start[b1] - plan.start[b0]]);  // all written
     for (std::size_t d = 0; d < in.n_docs; ++d) {
         const std::size_t row = doc_order ? doc_order[d] : d;
         for (auto j = static_cast<std::size_t>(in.indptr[row]); j < static_cast<std::size_t>(in.indptr[row + 1]);
              ++j) {
-            const std::uint32_t impact = impact_at(in, j);
-            if (impact == 0) continue;
             const std::uint32_t t = in.indices[j];
             const std::uint32_t b = bucket_of[t];
-            entries[fill[b]++] = std::uint64_t{d} << 32 | std::uint64_t{t - plan.first_term[b]} << 16 | impact;
+            if (b == elsewhere) continue;
+            const std::uint32_t impact = impact_at(in, j);
+            if (impact == 0) continue;
+            entries[fill[b - b0]++] = std::uint64_t{d} << 32 | std::uint64_t{t - plan.first_term[b]} << 16 | impact;
         }
     }
     return entries;
+}
+
+// Consecutive bucket ranges [passes[i], passes[i + 1]) of at most `budget` entries each (a
+// larger bucket is a pass of its own).
+std::vector<std::size_t> plan_passes(const bucket_plan& plan, std::uint64_t budget) {
+    const std::size_t n_buckets = plan.first_term.size() - 1;
+    std::vector<std::size_t> passes{0};
+    for (std::size_t b = 0; b < n_buckets; ++b)
+        if (b > passes.back() && plan.start[b + 1] - plan.start[passes.back()] > budget) passes.push_back(b);
+    passes.push_back(n_buckets);
+    return passes;
 }
 
 // Sorts one bucket's entries by term (stable, so each list stays in doc order).
@@ -268,53 +283,51 @@ inverted_index inverted_index::build(const build_input& in, const build_options&
     store->block_max.assign(n_dense * n_blocks, 0);
 
     const bucket_plan plan = plan_buckets(df, n_postings);
-    const std::size_t n_buckets = plan.first_term.size() - 1;
-    std::unique_ptr<std::uint64_t[]> entries = scatter_to_buckets(in, plan, options.doc_order);
-    std::vector<std::vector<std::uint8_t>> packed(n_buckets);
+    const std::vector<std::size_t> passes = plan_passes(plan, std::max<std::uint64_t>(options.pass_entries, 1));
     std::vector<bucket_sorter> sorters(std::max(1u, options.threads));
-    parallel_for(n_buckets, options.threads, 1, [&](unsigned worker, std::size_t begin, std::size_t end) {
-        bucket_sorter& sorter = sorters[worker];
-        std::vector<std::uint16_t> scratch;
-        for (std::size_t b = begin; b < end; ++b) {
-            const std::uint32_t first = plan.first_term[b], n_terms = plan.first_term[b + 1] - first;
-            sorter.sort(entries.get() + plan.start[b], plan.start[b + 1] - plan.start[b], first, n_terms,
-                        options.doc_order);
-            std::uint64_t bytes = 0;
-            for (std::uint32_t local = 0; local < n_terms; ++local) {
-                term_entry& e = store->terms[first + local];
-                const term_postings p = sorter.term(local);
-                block_meta* metas = store->blocks.data() + e.first_block;
-                e.data_offset = bytes;  // within the bucket for now
-                e.data_bytes = plan_term(p, metas, block_offsets->data() + e.first_block);
-                bytes += e.data_bytes;
-                for (std::uint64_t k = 0; k < blocks_for(p.df); ++k)
-                    e.max_impact = std::max(e.max_impact, metas[k].max_impact);
-                kth_impacts(p, e, scratch);
-                if (e.dense_row != no_row)
-                    fill_dense_row(p, e, index.block_shift_, in.impact_bytes == 1,
-                                   store->block_max.data() + e.dense_row * n_blocks);
+    for (std::size_t pass = 0; pass + 1 < passes.size(); ++pass) {
+        const std::size_t b0 = passes[pass], b1 = passes[pass + 1];
+        std::unique_ptr<std::uint64_t[]> entries = scatter_to_buckets(in, plan, options.doc_order, b0, b1);
+        std::vector<std::vector<std::uint8_t>> packed(b1 - b0);
+        parallel_for(b1 - b0, options.threads, 1, [&](unsigned worker, std::size_t begin, std::size_t end) {
+            bucket_sorter& sorter = sorters[worker];
+            std::vector<std::uint16_t> scratch;
+            for (std::size_t b = b0 + begin; b < b0 + end; ++b) {
+                const std::uint32_t first = plan.first_term[b], n_terms = plan.first_term[b + 1] - first;
+                sorter.sort(entries.get() + (plan.start[b] - plan.start[b0]), plan.start[b + 1] - plan.start[b],
+                            first, n_terms, options.doc_order);
+                std::uint64_t bytes = 0;
+                for (std::uint32_t local = 0; local < n_terms; ++local) {
+                    term_entry& e = store->terms[first + local];
+                    const term_postings p = sorter.term(local);
+                    block_meta* metas = store->blocks.data() + e.first_block;
+                    e.data_offset = bytes;  // within the bucket for now
+                    e.data_bytes = plan_term(p, metas, block_offsets->data() + e.first_block);
+                    bytes += e.data_bytes;
+                    for (std::uint64_t k = 0; k < blocks_for(p.df); ++k)
+                        e.max_impact = std::max(e.max_impact, metas[k].max_impact);
+                    kth_impacts(p, e, scratch);
+                    if (e.dense_row != no_row)
+                        fill_dense_row(p, e, index.block_shift_, in.impact_bytes == 1,
+                                       store->block_max.data() + e.dense_row * n_blocks);
+                }
+                std::vector<std::uint8_t>& out = packed[b - b0];
+                out.assign(bytes, 0);
+                for (std::uint32_t local = 0; local < n_terms; ++local) {
+                    const term_entry& e = store->terms[first + local];
+                    pack_term(sorter.term(local), store->blocks.data() + e.first_block,
+                              block_offsets->data() + e.first_block, out.data() + e.data_offset);
+                }
             }
-            packed[b].assign(bytes, 0);
-            for (std::uint32_t local = 0; local < n_terms; ++local) {
-                const term_entry& e = store->terms[first + local];
-                pack_term(sorter.term(local), store->blocks.data() + e.first_block,
-                          block_offsets->data() + e.first_block, packed[b].data() + e.data_offset);
-            }
-        }
-    });
-    entries.reset();
-    std::vector<std::uint64_t> bucket_offset(n_buckets + 1, 0);
-    for (std::size_t b = 0; b < n_buckets; ++b) bucket_offset[b + 1] = bucket_offset[b] + packed[b].size();
-    store->postings.resize(bucket_offset.back());
-    parallel_for(n_buckets, options.threads, 1, [&](unsigned, std::size_t begin, std::size_t end) {
-        for (std::size_t b = begin; b < end; ++b) {
-            if (!packed[b].empty())
-                std::memcpy(store->postings.data() + bucket_offset[b], packed[b].data(), packed[b].size());
-            std::vector<std::uint8_t>().swap(packed[b]);
+        });
+        entries.reset();
+        for (std::size_t b = b0; b < b1; ++b) {  // the pass's lists, in term order, after the earlier ones
             for (std::uint32_t t = plan.first_term[b]; t < plan.first_term[b + 1]; ++t)
-                store->terms[t].data_offset += bucket_offset[b];
+                store->terms[t].data_offset += store->postings.size;
+            store->postings.append(packed[b - b0].data(), packed[b - b0].size());
+            std::vector<std::uint8_t>().swap(packed[b - b0]);
         }
-    });
+    }
 
     store->doc_id_offsets.assign(in.doc_id_offsets, in.doc_id_offsets + in.n_docs + 1);
     store->doc_id_bytes.assign(in.doc_id_bytes, in.doc_id_bytes + in.doc_id_offsets[in.n_docs]);
@@ -328,7 +341,7 @@ inverted_index inverted_index::build(const build_input& in, const build_options&
     index.terms_ = {store->terms.data(), store->terms.size()};
     index.blocks_ = {store->blocks.data(), store->blocks.size()};
     index.block_offsets_ = std::move(block_offsets);
-    index.postings_ = {store->postings.data(), store->postings.size()};
+    index.postings_ = {store->postings.data(), store->postings.size};
     index.block_max_ = {store->block_max.data(), store->block_max.size()};
     index.doc_id_offsets_ = {store->doc_id_offsets.data(), store->doc_id_offsets.size()};
     index.doc_id_bytes_ = {store->doc_id_bytes.data(), store->doc_id_bytes.size()};

@@ -39,7 +39,7 @@ IndexFormatError.__doc__ = "The file is not an index, or it is truncated or corr
 
 ALGORITHMS: tuple[str, ...] = tuple(_index.ALGORITHMS)
 DEFAULT_ALGORITHM = "exhaustive"
-CODEC_OPTIONS = {"codec": "simdbp128", "dense_min_df": None}
+CODEC_OPTIONS = {"codec": "simdbp128", "dense_min_df": None, "pass_entries": None}
 REORDERINGS: tuple[str, ...] = ("bp",)
 _FLOAT_FIXED_POINT = 65535.0
 _MAX_WEIGHT = 65535
@@ -175,7 +175,9 @@ class InvertedIndex:
         doc-range block of the block-max metadata (power of two, 8..65536). `scale`: the
         quantization scale of the impacts, stored in the file (0 = unknown). Codec options:
         `codec="simdbp128"` (the only codec) and `dense_min_df` (terms with at least this many
-        postings store a block-max row; default: one per doc-range block).
+        postings store a block-max row; default: one per doc-range block). `pass_entries`: the
+        postings transposed at once (default 2^26, 512 MB), bounding the build's memory beyond
+        its input and the index; fewer mean more passes over the input, the same index.
 
         `reorder`: None (index the rows in input order), "bp" or a `BPOptions` (reorder them
         by recursive graph bisection first, with `threads`; the keyword options `bp_iterations`,
@@ -230,7 +232,12 @@ class InvertedIndex:
         elif doc_order is not None:
             doc_order = _doc_order(doc_order, n_docs)
         layout = (block_size, dense_min_df, scale, threads, doc_order, kind)
-        engine = _index.Index.build(indptr, indices, data, vocab_size, offsets, blob, *layout)
+        passes = (
+            {}
+            if "pass_entries" not in options
+            else {"pass_entries": _positive_int(options["pass_entries"], "pass_entries")}
+        )
+        engine = _index.Index.build(indptr, indices, data, vocab_size, offsets, blob, *layout, **passes)
         return cls(engine)
 
     @classmethod

@@ -96,6 +96,24 @@ def test_all_terms_dense_or_all_sparse(collection, order):
         assert_exact(build(docs, None, order, dense_min_df=dense_min_df), docs, queries, ks=(10,))
 
 
+@pytest.fixture(scope="module")
+def bucketed():
+    """~400k postings: several buckets of the transpose (each holds at least 65,536)."""
+    rng = np.random.default_rng(1)
+    return random_csr(rng, 20_000, 2_000, 40, 255), random_csr(rng, 20, 2_000, 25, 255)
+
+
+@pytest.mark.parametrize("pass_entries", [1, 100_000, 250_000])
+def test_a_build_in_passes_writes_the_same_index(tmp_path, bucketed, order, pass_entries):
+    """Transposing a few buckets at a time (bounded memory) changes nothing in the file."""
+    docs, queries = bucketed
+    build(docs, None, order).save(tmp_path / "one.bin")
+    passes = build(docs, None, order, pass_entries=pass_entries)
+    passes.save(tmp_path / "passes.bin")
+    assert (tmp_path / "passes.bin").read_bytes() == (tmp_path / "one.bin").read_bytes()
+    assert_exact(passes, docs, queries, ks=(10,))
+
+
 @pytest.mark.parametrize("dtype, high", [(np.uint8, 255), (np.uint16, 60000)])
 def test_sparse_term_bounds_across_block_ranges(order, dtype, high):
     """bmp computes the bounds of terms without block-max rows a range of 4096 (uint32

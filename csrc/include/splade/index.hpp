@@ -52,6 +52,9 @@ struct build_options {
     std::uint64_t dense_min_df = 0;  // terms this frequent get a block-max row; 0: one per block
     double scale = 0.0;              // quantization scale of the impacts, 0 if unknown
     unsigned threads = 1;
+    // Transposed entries (8 bytes each) held at once: the build reads the input once per pass of
+    // buckets that fit, so its memory beyond input and index stays bounded (default 512 MB).
+    std::uint64_t pass_entries = std::uint64_t{1} << 26;
     // A permutation of the rows: doc_order[i] is the row indexed as internal doc i (null: the
     // input order). Searches still return row indices and break ties by the smaller row.
     const std::uint32_t* doc_order = nullptr;
