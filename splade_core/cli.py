@@ -356,7 +356,7 @@ def _add_search(subparsers) -> None:
 def _run_search(args) -> None:
     from .io import write_json
     from .retrieve import write_trec_run
-    from .retrieve.runs import run_from_topk
+    from .retrieve.runs import iter_topk
     from .retrieve.search import search_brute_force, search_index
     from .sparse import SparseVectors
 
@@ -369,7 +369,7 @@ def _run_search(args) -> None:
         docs = SparseVectors.load(args.docs)
         check_same_vocabulary(queries, docs, args.queries, args.docs)
         doc_ids, (doc_idx, scores, stats) = docs.ids, search_brute_force(queries, docs, args.k)
-    write_trec_run(args.output, run_from_topk(queries.ids, doc_ids, doc_idx, scores), args.tag)
+    write_trec_run(args.output, iter_topk(queries.ids, doc_ids, doc_idx, scores), args.tag)
     if args.stats:
         write_json(args.stats, stats)
     print(json.dumps({"output": str(args.output), **stats}))
@@ -437,13 +437,17 @@ def _run_evaluate(args) -> None:
     from .evaluate import evaluate_run, format_table, sparsity_stats
     from .io import read_json, write_json
     from .retrieve import read_trec_run
+    from .retrieve.runs import UngroupedRun, iter_trec_run
     from .sparse import SparseVectors, VectorFile
 
     if (args.queries is None) != (args.docs is None):
         raise SpladeError("--queries and --docs go together (FLOPS needs both)")
-    run = read_trec_run(args.run)
     collection = load_collection(args.collection)
-    result = evaluate_run(run, collection.qrels())
+    qrels = collection.qrels()
+    try:
+        result = evaluate_run(iter_trec_run(args.run), qrels)  # a query at a time
+    except UngroupedRun:
+        result = evaluate_run(read_trec_run(args.run), qrels)
     if result["queries_retrieved"] == 0:
         raise SpladeError(f"{args.run}: no query of the run is judged in {collection.spec}")
     result["collection"], result["run"] = collection.spec, str(args.run)

@@ -8,12 +8,15 @@ count as 0 (trec_eval -c); a document is relevant when its judgment is >= 1.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 import numpy as np
 import pytrec_eval
 
 from ..retrieve.runs import Run
 from ..sparse import SparseVectors, VectorFile
 
+_QUERIES_PER_BATCH = 500
 # name shown -> (pytrec_eval measure, ranking cut-off applied before evaluating)
 DEFAULT_METRICS = {
     "MRR@10": ("recip_rank", 10),
@@ -23,22 +26,42 @@ DEFAULT_METRICS = {
 }
 
 
-def evaluate_run(run: Run, qrels: dict[str, dict[str, int]], metrics=DEFAULT_METRICS) -> dict:
-    """Mean of each metric over the judged queries, plus per-query values."""
+def evaluate_run(
+    run: Run | Iterable[tuple[str, list[tuple[str, float]]]],
+    qrels: dict[str, dict[str, int]],
+    metrics=DEFAULT_METRICS,
+) -> dict:
+    """Mean of each metric over the judged queries, plus per-query values.
+
+    `run` is a Run or an iterable of (query id, ranking) pairs, e.g. `iter_trec_run(path)`:
+    queries are evaluated a batch at a time, so a 6,980-query × 1,000 run is never held whole.
+    """
     judged = {qid: docs for qid, docs in qrels.items() if docs}
-    per_query: dict[str, dict[str, float]] = {qid: {} for qid in judged}
-    for name, (measure, cutoff) in metrics.items():
-        evaluator = pytrec_eval.RelevanceEvaluator(judged, {measure}, relevance_level=1)
-        results = evaluator.evaluate(_rank_scored(run, cutoff))
-        for qid in judged:
-            per_query[qid][name] = results.get(qid, {}).get(measure, 0.0)
-    means = {name: float(np.mean([q[name] for q in per_query.values()])) if per_query else 0.0 for name in metrics}
-    return {
-        "metrics": means,
-        "queries": len(judged),
-        "queries_retrieved": len(judged.keys() & run.keys()),
-        "per_query": per_query,
+    per_query: dict[str, dict[str, float]] = {qid: dict.fromkeys(metrics, 0.0) for qid in judged}
+    evaluators = {
+        name: pytrec_eval.RelevanceEvaluator(judged, {measure}, relevance_level=1)
+        for name, (measure, _) in metrics.items()
     }
+    retrieved = 0
+    pairs = run.items() if isinstance(run, dict) else run
+    for batch in _batches((pair for pair in pairs if pair[0] in judged), _QUERIES_PER_BATCH):
+        retrieved += len(batch)
+        for name, (measure, cutoff) in metrics.items():
+            for qid, values in evaluators[name].evaluate(_rank_scored(batch, cutoff)).items():
+                per_query[qid][name] = values[measure]
+    means = {name: float(np.mean([q[name] for q in per_query.values()])) if per_query else 0.0 for name in metrics}
+    return {"metrics": means, "queries": len(judged), "queries_retrieved": retrieved, "per_query": per_query}
+
+
+def _batches(pairs: Iterable, size: int) -> Iterator[dict]:
+    batch = {}
+    for qid, ranking in pairs:
+        batch[qid] = ranking
+        if len(batch) == size:
+            yield batch
+            batch = {}
+    if batch:
+        yield batch
 
 
 def _rank_scored(run: Run, cutoff: int | None) -> dict[str, dict[str, float]]:

@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from splade_core.evaluate import evaluate_run, sparsity_stats
-from splade_core.retrieve.runs import read_trec_run, write_trec_run
+from splade_core.retrieve.runs import UngroupedRun, iter_trec_run, read_trec_run, write_trec_run
 from splade_core.sparse import SparseVectors
 
 QRELS = {"q1": {"a": 1, "c": 2}, "q2": {"z": 1}, "q3": {"b": 1}}
@@ -72,3 +72,29 @@ def test_summary_rows_take_their_lambdas_from_labels_not_paths(tmp_path):
     frame = summarize([tmp_path / name for name in rows]).set_index("setting")
     assert (frame.loc["any-name", "lq"], frame.loc["any-name", "ld"]) == (0.001, 0.0008)
     assert frame["lq"].isna()["pretrained"]
+
+
+def test_a_streamed_run_evaluates_in_batches_as_the_whole_run(tmp_path):
+    """1,200 queries (three batches) read a query at a time give the same figures."""
+    from splade_core.evaluate import metrics
+
+    rng = np.random.default_rng(0)
+    run = {
+        f"q{q}": [(f"d{d}", float(100 - rank)) for rank, d in enumerate(rng.permutation(300)[:120])]
+        for q in range(1200)
+    }
+    qrels = {
+        f"q{q}": {f"d{d}": int(rng.integers(1, 3)) for d in rng.choice(300, 3, replace=False)} for q in range(1300)
+    }
+    write_trec_run(tmp_path / "run.trec", run)
+    assert metrics._QUERIES_PER_BATCH < 1200
+    whole = evaluate_run(run, qrels)
+    streamed = evaluate_run(iter_trec_run(tmp_path / "run.trec"), qrels)
+    assert streamed == whole and whole["queries"] == 1300 and whole["queries_retrieved"] == 1200
+
+
+def test_a_run_whose_queries_interleave_is_read_whole(tmp_path):
+    (tmp_path / "run.trec").write_text("q1 Q0 a 1 3 t\nq2 Q0 z 1 3 t\nq1 Q0 c 2 2 t\n")
+    with pytest.raises(UngroupedRun, match="query 'q1' are not contiguous"):
+        list(iter_trec_run(tmp_path / "run.trec"))
+    assert read_trec_run(tmp_path / "run.trec") == {"q1": [("a", 3.0), ("c", 2.0)], "q2": [("z", 3.0)]}
