@@ -157,11 +157,12 @@ class _World:
         indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int64)
         return indptr, terms, impacts, topics
 
-    def queries(self, docs: SparseVectors, doc_topics: np.ndarray):
+    def queries(self, docs: SparseVectors, doc_topics: np.ndarray, anchors: np.ndarray | None = None):
+        """Queries built around anchor rows of `docs` (drawn at random unless given)."""
         config = self.config
         rng = self._rng(2)
         n = config.n_queries
-        anchors = rng.integers(0, docs.n_rows, n)
+        anchors = rng.integers(0, docs.n_rows, n) if anchors is None else anchors
         rows, terms, boosts = [], [], []
         lengths = np.clip(np.rint(rng.lognormal(np.log(config.query_terms) - 0.05, 0.3, n)), 8, 200).astype(np.int64)
         for q, (anchor, length) in enumerate(zip(anchors, lengths)):

@@ -255,6 +255,15 @@ class _MemberReader:
         return out
 
 
+def weight_dtype(path: str | os.PathLike) -> np.dtype | None:
+    """The weight type of a sparse-vector file from its header alone (None if not one)."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("data.npy") as member:
+            return _read_header(member)[2]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+
+
 def _read_header(member) -> tuple[tuple, bool, np.dtype]:
     version = np.lib.format.read_magic(member)
     if version == (1, 0):

@@ -117,3 +117,15 @@ def test_the_vocabulary_of_a_model_numbers_tokens_as_its_tokenizer():
     words = ["retrieval", "sparse", "[CLS]", "##ing"]
     assert vocabulary.ids_of(words).tolist() == tokenizer.convert_tokens_to_ids(words)
     assert vocabulary.ids_of(["no-such-token-here"]).tolist() == [-1]
+
+
+def test_the_config_schema_offers_the_import_choices_of_the_library():
+    from pathlib import Path
+
+    import yaml
+
+    from splade_core.registry import UNKNOWN_TOKENS
+
+    schema = yaml.safe_load((Path(__file__).parents[2] / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    vectors = schema["properties"]["models"]["additionalProperties"]["properties"]["vectors"]["properties"]
+    assert tuple(vectors["unknown"]["enum"]) == UNKNOWN_TOKENS

@@ -11,7 +11,16 @@ import time
 import pandas as pd
 import pytest
 
-from .conftest import REPO, copy_study, planned_jobs, snakemake, snakemake_command, write_config
+from .conftest import (
+    REPO,
+    copy_study,
+    offline_caches,
+    planned_jobs,
+    snakemake,
+    snakemake_command,
+    untouched,
+    write_config,
+)
 
 STUDY_CHAIN = {"train_model", "encode_corpus", "merge_corpus", "quantize_corpus", "encode_queries", "quantize_queries"}
 
@@ -228,3 +237,69 @@ def test_seeded_config_mutations_plan_or_stop_with_one_line(tmp_path, test_confi
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.startswith("invalid config")]
         assert len(lines) == 1, (path, value, result.stderr[-3000:])
+
+
+def test_pre_encoded_vectors_run_through_the_study_stages(finished_study, test_config, tmp_path):
+    """The study's own vectors, exported as Anserini files (documents in two shards, one gzipped;
+    TSV queries), are a pre-encoded model: imported, quantized, pruned, indexed, retrieved and
+    evaluated offline, with the metrics of the model that encoded them."""
+    from splade_core.sparse import SparseVectors, write_anserini_docs, write_anserini_queries
+    from splade_core.sparse.imports import Vocabulary
+
+    encoded = finished_study / "results"
+    docs = SparseVectors.load(encoded / "encoded" / "tiny" / "splade-tiny" / "pretrained" / "docs.q.npz")
+    queries = SparseVectors.load(encoded / "tiny" / "splade-tiny" / "pretrained" / "queries.q.npz")
+    tokens = list(Vocabulary.of_model("bundled/splade-tiny").tokens)
+    half = docs.n_rows // 2
+    for name, rows in (("part-0.jsonl.gz", slice(0, half)), ("part-1.jsonl", slice(half, None))):
+        shard = SparseVectors.from_csr(docs.to_csr()[rows], docs.ids[rows], docs.meta)
+        write_anserini_docs(shard, tokens, tmp_path / "vectors" / name)
+    write_anserini_queries(queries, tokens, tmp_path / "vectors" / "queries.tsv")
+    vectors = {
+        "docs": {"tiny": str(tmp_path / "vectors" / "part-*")},
+        "queries": {"tiny": str(tmp_path / "vectors" / "queries.tsv")},
+    }
+    config = {
+        **test_config,
+        "datasets": {"tiny": {**test_config["datasets"]["tiny"], "bm25": False}},
+        "models": {"anserini": {"path": "bundled/splade-tiny", "vectors": {**vectors, "scale": 100}}},
+        "lambdas": [],
+    }
+    configfile = str(write_config(tmp_path, config))
+    downloaded = snakemake(tmp_path, "download", "--cores", "2", "--configfile", configfile)
+    assert downloaded.returncode == 0, downloaded.stderr[-3000:]
+    offline = offline_caches(tmp_path / "caches")
+    result = snakemake(tmp_path, "--cores", "2", "--configfile", configfile, env=offline)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert untouched(offline)
+    assert "encode_corpus" not in result.stderr and "import_corpus" in result.stderr
+    ours = pd.read_csv(encoded / "tiny" / "summary.csv")
+    ours = ours[(ours["model"] == "splade-tiny") & (ours["setting"] == "pretrained")].set_index("prune")
+    imported = pd.read_csv(tmp_path / "results" / "tiny" / "summary.csv").set_index("prune")
+    assert sorted(imported.index) == sorted(ours.index)
+    for column in ("nDCG@10", "MRR@10", "R@100", "flops", "postings"):
+        assert imported[column].sort_index().tolist() == ours[column].sort_index().tolist(), column
+
+
+def test_job_memory_and_runtime_grow_with_the_input(tmp_path, test_config):
+    """Resources are functions of the input size: a 400x larger vector file asks for more."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from splade_core.sparse import SparseVectors
+
+    declared = {}
+    for rows in (50, 20_000):
+        folder = tmp_path / str(rows)
+        matrix = sp.random(rows, 30_522, density=0.01, random_state=rows, format="csr", dtype=np.float32)
+        SparseVectors.from_csr(matrix, [f"d{i}" for i in range(rows)]).save(folder / "docs.npz")
+        SparseVectors.from_csr(matrix[:5], [f"q{i}" for i in range(5)]).save(folder / "queries.npz")
+        vectors = {"docs": {"tiny": str(folder / "docs.npz")}, "queries": {"tiny": str(folder / "queries.npz")}}
+        config = {**test_config, "models": {"pre": {"path": "bundled/splade-tiny", "vectors": vectors}}, "lambdas": []}
+        result = snakemake(folder, "-n", "--configfile", str(write_config(folder, config)), timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        block = result.stdout.split("rule import_corpus:")[1].split("\n\n")[0]
+        resources = dict(re.findall(r"(mem_mb|runtime)=([0-9]+)", block))
+        declared[rows] = {key: int(value) for key, value in resources.items()}
+    assert declared[20_000]["mem_mb"] > declared[50]["mem_mb"] > 0
+    assert declared[20_000]["runtime"] >= declared[50]["runtime"] > 0

@@ -1,5 +1,7 @@
 # Config validation and the few helpers that turn the config into paths and job lists.
+import glob
 import hashlib
+import math
 import os
 import sys
 import time
@@ -12,6 +14,8 @@ from snakemake.utils import validate
 from splade_core.data import download as downloads
 from splade_core.errors import SpladeError
 from splade_core.registry import STUDY_PRUNING_METHODS
+from splade_core.sparse.imports import detect_format
+from splade_core.sparse.vectors import weight_dtype
 from splade_core.train.config import TrainConfig
 
 SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
@@ -68,8 +72,46 @@ def check_ranges(config):
             )
 
 
+def _matching(where, patterns):
+    """The files a config entry names: each pattern's matches (sorted), or exit naming it."""
+    files = []
+    for pattern in [patterns] if isinstance(patterns, str) else patterns:
+        matches = sorted(glob.glob(os.path.expanduser(pattern)))
+        if not matches:
+            sys.exit(f"invalid config: {where}: no file matches {pattern!r}")
+        files += matches
+    return files
+
+
+def check_imports(config):
+    """Pre-encoded models: evaluated as they are, with vectors for every corpus and dataset."""
+    imports = {}
+    for name, spec in config["models"].items():
+        vectors = spec.get("vectors")
+        if vectors is None:
+            continue
+        where = f"models.{name}.vectors"
+        if spec["train"] or not spec["pretrained"]:
+            sys.exit(
+                f"invalid config: models.{name}: pre-encoded vectors are evaluated as they are "
+                "(pretrained: true, train: false)"
+            )
+        files = {"docs": {}, "queries": {}}
+        for dataset, entry in config["datasets"].items():
+            corpus = entry.get("corpus", dataset)
+            for side, key in (("docs", corpus), ("queries", dataset)):
+                if key not in vectors[side]:
+                    sys.exit(f"invalid config: {where}.{side}: no files for {key!r}")
+                files[side][key] = _matching(f"{where}.{side}.{key}", vectors[side][key])
+                if len({detect_format(path) for path in files[side][key]}) > 1:
+                    sys.exit(f"invalid config: {where}.{side}.{key}: files of more than one format")
+        imports[name] = files
+    return imports
+
+
 PLANNED_TRAINING = training_config(config)
 check_ranges(config)
+IMPORTS = check_imports(config)
 
 R = config["results"]
 RES = config["resources"]
@@ -134,7 +176,7 @@ def _resources_of(config):
         path = spec["path"]
         if path.startswith((".", "/", "~")) and not Path(path).expanduser().is_dir():
             sys.exit(f"invalid config: models.{name}.path: {path!r} is no directory")
-        if spec["pretrained"] or spec["train"]:
+        if needs_model(name):
             models[
                 _resource(f"models.{name}.path", downloads.model_dir, spec["path"])
             ] = (spec["path"], "splade")
@@ -149,6 +191,15 @@ def _resources_of(config):
         path = _resource("training.train_examples", downloads.file_path, examples)
         files[str(Path(path).parent)] = examples
     return corpora, collections, models, files
+
+
+def needs_model(name):
+    """Whether a model is downloaded: to encode, train, or name the tokens of its vectors."""
+    spec = config["models"][name]
+    if name not in IMPORTS:
+        return spec["pretrained"] or spec["train"]
+    files = [path for side in IMPORTS[name].values() for paths in side.values() for path in paths]
+    return any(detect_format(path) != "npz" for path in files)
 
 
 CORPORA, COLLECTIONS, MODELS, FILES = _resources_of(config)
@@ -284,6 +335,59 @@ def model_input(wildcards):
     return [model_dir(wildcards)]
 
 
+def vocabulary_input(wildcards):
+    """The downloaded model whose tokenizer numbers an imported model's tokens, if needed."""
+    return [manifest(base_model(wildcards))] if needs_model(wildcards.model) else []
+
+
+def vocabulary_flag(wildcards):
+    return f"--vocabulary {base_model(wildcards)}" if needs_model(wildcards.model) else ""
+
+
+def _float_file(files):
+    """The one float .npz a side is given as, which quantization reads directly; else None."""
+    if len(files) == 1 and detect_format(files[0]) == "npz":
+        if weight_dtype(files[0]) == np.float32:
+            return files[0]
+    return None
+
+
+def float_docs(wildcards):
+    """Float document vectors of a corpus: encoded and merged here, imported, or given."""
+    if wildcards.model in IMPORTS:
+        files = IMPORTS[wildcards.model]["docs"][wildcards.corpus]
+        return _float_file(files) or f"{R}/imported/{wildcards.corpus}/{wildcards.model}/docs.npz"
+    return f"{R}/encoded/{wildcards.corpus}/{wildcards.model}/{wildcards.setting}/docs.npz"
+
+
+def float_queries(wildcards):
+    if wildcards.model in IMPORTS:
+        files = IMPORTS[wildcards.model]["queries"][wildcards.dataset]
+        return _float_file(files) or f"{R}/imported/{wildcards.dataset}/{wildcards.model}/queries.npz"
+    return f"{R}/{wildcards.dataset}/{wildcards.model}/{wildcards.setting}/queries.npz"
+
+
+# --- resources from the data: mem_mb and runtime grow with the size of a job's inputs ------------
+# Calibrated by benchmarks/scale.py at MS MARCO size (8.8 M passages); README has the model.
+# Streaming stages hold a row chunk plus ~70 bytes per row (ids, row lengths, id hashes); the
+# index build holds its input, the index (~0.45x a quantized input) and one 512 MB pass.
+# A job Snakemake retries (--retries) asks for attempt times as much.
+
+
+def memory(base_mb, per_input_mb=0.0):
+    """mem_mb = base_mb + per_input_mb x the job's input size (MB), x the attempt."""
+    return lambda wildcards, input, attempt: math.ceil(
+        (base_mb + per_input_mb * input.size_mb) * attempt
+    )
+
+
+def minutes(base, per_input_gb=0.0):
+    """runtime (minutes) = base + per_input_gb x the job's input size (GB), x the attempt."""
+    return lambda wildcards, input, attempt: math.ceil(
+        (base + per_input_gb * input.size_mb / 1024) * attempt
+    )
+
+
 def encode_threads():
     return config["threads"]["encode"]
 
@@ -365,7 +469,9 @@ def corpus_vectors(wildcards, corpus=None):
 
 
 def encoding_timings(wildcards):
-    """Benchmark files of the jobs that encoded this row's corpus and queries."""
+    """Benchmark files of the jobs that encoded this row's corpus and queries (none if imported)."""
+    if wildcards.model in IMPORTS:
+        return []
     corpus = corpus_of(wildcards.dataset)
     row = f"{wildcards.model}/{wildcards.setting}"
     shards = [

@@ -38,11 +38,61 @@ rule merge_corpus:
         f"{R}/encoded/{{corpus}}/{{model}}/{{setting}}/docs.npz",
     log:
         f"{R}/logs/merge_corpus/{{corpus}}/{{model}}/{{setting}}.log",
+    benchmark:
+        f"{R}/benchmarks/merge_corpus/{{corpus}}/{{model}}/{{setting}}.tsv"
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=memory(600, 0.1),
+        runtime=minutes(5, 1),
     shell:
         "splade merge {input} --output {output} > {log} 2>&1"
+
+
+IMPORT = (
+    "splade import {input.files:q} {params.vocabulary} --scale {params.scale} --unknown {params.unknown}"
+    " --output {output} > {log} 2>&1"
+)
+
+
+rule import_corpus:
+    input:
+        files=lambda wildcards: IMPORTS[wildcards.model]["docs"][wildcards.corpus],
+        vocabulary=vocabulary_input,
+    output:
+        f"{R}/imported/{{corpus}}/{{model}}/docs.npz",
+    log:
+        f"{R}/logs/import_corpus/{{corpus}}/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/import_corpus/{{corpus}}/{{model}}.tsv"
+    resources:
+        mem_mb=memory(1000, 0.1),
+        runtime=minutes(10, 5),
+    params:
+        vocabulary=vocabulary_flag,
+        scale=lambda wildcards: config["models"][wildcards.model]["vectors"]["scale"],
+        unknown=lambda wildcards: config["models"][wildcards.model]["vectors"]["unknown"],
+    shell:
+        IMPORT
+
+
+rule import_queries:
+    input:
+        files=lambda wildcards: IMPORTS[wildcards.model]["queries"][wildcards.dataset],
+        vocabulary=vocabulary_input,
+    output:
+        f"{R}/imported/{{dataset}}/{{model}}/queries.npz",
+    log:
+        f"{R}/logs/import_queries/{{dataset}}/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/import_queries/{{dataset}}/{{model}}.tsv"
+    resources:
+        mem_mb=memory(1000, 2),
+        runtime=minutes(5, 5),
+    params:
+        vocabulary=vocabulary_flag,
+        scale=lambda wildcards: config["models"][wildcards.model]["vectors"]["scale"],
+        unknown=lambda wildcards: config["models"][wildcards.model]["vectors"]["unknown"],
+    shell:
+        IMPORT
 
 
 rule encode_queries:

@@ -11,9 +11,11 @@ rule evaluate_run:
         f"{R}/{{dataset}}/{{model}}/{{setting}}/prune={{prune}}/metrics.json",
     log:
         f"{R}/logs/evaluate_run/{{dataset}}/{{model}}/{{setting}}/{{prune}}.log",
+    benchmark:
+        f"{R}/benchmarks/evaluate_run/{{dataset}}/{{model}}/{{setting}}/{{prune}}.tsv"
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=memory(1000, 0.1),
+        runtime=minutes(5, 1),
     params:
         collection=dataset_folder,
         labels=setting_labels,

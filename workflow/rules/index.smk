@@ -10,8 +10,8 @@ rule build_index:
         f"{R}/benchmarks/build_index/{{corpus}}/{{model}}/{{setting}}/{{prune}}.tsv"
     threads: config["threads"]["index"]
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=memory(1200, 1.6),
+        runtime=minutes(10, 10),
     params:
         block_size=config["index"]["block_size"],
         reorder=config["index"]["reorder"],

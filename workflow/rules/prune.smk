@@ -8,8 +8,10 @@ rule prune_index:
     wildcard_constraints:
         method="|".join(STUDY_PRUNING_METHODS),
         value="[0-9]+",
+    benchmark:
+        f"{R}/benchmarks/prune_index/{{corpus}}/{{model}}/{{setting}}/{{method}}-{{value}}.tsv"
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=memory(600, 0.15),
+        runtime=minutes(5, 1),
     shell:
         "splade prune {input} --method {wildcards.method} --value {wildcards.value} --output {output} > {log} 2>&1"

@@ -3,14 +3,16 @@ QUANTIZE = "splade quantize {input} --scale {params.scale} --dtype {params.dtype
 
 rule quantize_corpus:
     input:
-        f"{R}/encoded/{{corpus}}/{{model}}/{{setting}}/docs.npz",
+        float_docs,
     output:
         f"{R}/encoded/{{corpus}}/{{model}}/{{setting}}/docs.q.npz",
     log:
         f"{R}/logs/quantize_corpus/{{corpus}}/{{model}}/{{setting}}.log",
+    benchmark:
+        f"{R}/benchmarks/quantize_corpus/{{corpus}}/{{model}}/{{setting}}.tsv"
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=memory(600, 0.1),
+        runtime=minutes(5, 1),
     params:
         scale=QUANT["scale"],
         dtype=QUANT["dtype"],
@@ -20,14 +22,14 @@ rule quantize_corpus:
 
 rule quantize_queries:
     input:
-        f"{R}/{{dataset}}/{{model}}/{{setting}}/queries.npz",
+        float_queries,
     output:
         f"{R}/{{dataset}}/{{model}}/{{setting}}/queries.q.npz",
     log:
         f"{R}/logs/quantize_queries/{{dataset}}/{{model}}/{{setting}}.log",
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=memory(600, 0.1),
+        runtime=minutes(5, 1),
     params:
         scale=QUANT["scale"],
         dtype=QUANT["dtype"],

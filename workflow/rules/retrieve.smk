@@ -11,8 +11,8 @@ rule retrieve:
         f"{R}/benchmarks/retrieve/{{dataset}}/{{model}}/{{setting}}/{{prune}}.tsv"
     threads: RETRIEVAL["threads"]
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=memory(1000, 1.2),
+        runtime=minutes(10, 30),
     params:
         k=RETRIEVAL["k"],
         algorithm=RETRIEVAL["algorithm"],

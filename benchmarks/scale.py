@@ -1,0 +1,240 @@
+"""The study's post-encoding stages at MS MARCO size, through the real rules.
+
+    python benchmarks/scale.py                        # 8,841,823 passages, 6,980 queries
+    python benchmarks/scale.py --docs 1000000         # a rehearsal
+
+1. Input (cached under benchmarks/.cache/scale-<docs>/input): pre-encoded float vectors —
+   benchmarks/synthetic.py's documents (~120 non-zeros each, so ~1.05 B postings at 8.8 M),
+   impacts ÷ 100 as a SPLADE encoder's weights — its queries, built around 6,980 anchor
+   documents, and a BEIR folder whose qrels judge each query's anchor relevant.
+2. A study config that imports them (`models.synthetic.vectors`), run by `snakemake --cores N`
+   with the local executor: download (the collection), import, quantize, prune, index,
+   retrieve, evaluate, aggregate.
+3. Per job: wall time and peak RSS (`max_rss`) from its `benchmark:` file beside the `mem_mb`
+   it declared (from Snakemake's log), input and output sizes; and the time to plan
+   config/msmarco.yaml (`snakemake -n`). Written to benchmarks/results/scale-<docs>.json and
+   printed as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic import BLOCK_DOCS, SyntheticConfig, _World  # noqa: E402
+
+from splade_core.sparse import SparseVectors, SparseVectorsWriter  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+MSMARCO_DOCS = 8_841_823
+MSMARCO_DEV_QUERIES = 6_980
+WEIGHT_SCALE = 100.0  # synthetic impacts are weights x 100, as quantization makes them
+
+
+def generate(work: Path, n_docs: int, n_queries: int, seed: int = 0) -> Path:
+    """Write the pre-encoded input under work/input (once); returns that folder."""
+    folder = work / "input"
+    done = folder / "done.json"
+    if done.is_file():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "collection" / "qrels").mkdir(parents=True)
+    started = time.perf_counter()
+    config = SyntheticConfig(n_docs=n_docs, n_queries=n_queries, seed=seed)
+    world = _World(config)
+    anchors = np.sort(np.random.default_rng([seed, 7]).choice(n_docs, n_queries, replace=False))
+    anchor_rows, anchor_topics = [], []
+    meta = {"model": "synthetic", "generator": "benchmarks/scale.py"}
+    with (
+        SparseVectorsWriter(folder / "docs.npz", config.vocab_size, np.float32, meta) as writer,
+        open(folder / "collection" / "corpus.jsonl", "w") as corpus,
+    ):
+        for start in range(0, n_docs, BLOCK_DOCS):
+            stop = min(start + BLOCK_DOCS, n_docs)
+            indptr, terms, impacts, topics = world.documents(start, stop)
+            ids = np.arange(start, stop).astype(str)
+            writer.append(indptr, terms, (impacts / WEIGHT_SCALE).astype(np.float32), ids)
+            corpus.writelines(f'{{"_id": "{i}", "title": "", "text": "passage {i}"}}\n' for i in ids)
+            for anchor in anchors[(anchors >= start) & (anchors < stop)] - start:
+                row = slice(indptr[anchor], indptr[anchor + 1])
+                anchor_rows.append((terms[row], impacts[row]))
+                anchor_topics.append(topics[anchor])
+            if start // BLOCK_DOCS % 50 == 0:
+                print(f"generated {stop:,} of {n_docs:,} documents", file=sys.stderr)
+    lengths = [len(terms) for terms, _ in anchor_rows]
+    anchor_docs = SparseVectors(
+        np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        np.concatenate([terms for terms, _ in anchor_rows]),
+        np.concatenate([impacts for _, impacts in anchor_rows]),
+        anchors.astype(str),
+        config.vocab_size,
+        {"quantization": {"scale": WEIGHT_SCALE, "dtype": "uint8"}},
+    )
+    indptr, terms, impacts, query_ids = world.queries(anchor_docs, np.array(anchor_topics), np.arange(n_queries))
+    queries = SparseVectors(indptr, terms, (impacts / WEIGHT_SCALE).astype(np.float32), query_ids, config.vocab_size)
+    SparseVectors(queries.indptr, queries.indices, queries.data, queries.ids, queries.vocab_size, meta).save(
+        folder / "queries.npz"
+    )
+    with open(folder / "collection" / "queries.jsonl", "w") as out:
+        out.writelines(json.dumps({"_id": q, "text": f"query {q}"}) + "\n" for q in query_ids)
+    qrels = pd.DataFrame({"query-id": query_ids, "corpus-id": anchors.astype(str), "score": 1})
+    qrels.to_csv(folder / "collection" / "qrels" / "test.tsv", sep="\t", index=False)
+    seconds = time.perf_counter() - started
+    done.write_text(json.dumps({"docs": n_docs, "queries": n_queries, "seconds": round(seconds, 1)}))
+    print(f"generated the input in {seconds:.0f} s -> {folder}", file=sys.stderr)
+    return folder
+
+
+def study_config(work: Path, inputs: Path, threads: int) -> Path:
+    config = {
+        "results": str(work / "results"),
+        "resources": str(work / "resources"),
+        "datasets": {"synthetic": {"collection": f"{inputs / 'collection'}:test", "bm25": False}},
+        "models": {
+            "synthetic": {
+                "path": "bundled/splade-tiny",  # the vocabulary (30,522 BERT tokens); npz needs none
+                "vectors": {
+                    "docs": {"synthetic": [str(inputs / "docs.npz")]},
+                    "queries": {"synthetic": str(inputs / "queries.npz")},
+                },
+            }
+        },
+        "lambdas": [],
+        "pruning": {"document": [64], "term": [100_000], "agnostic": [40], "settings": "pretrained"},
+        "index": {"reorder": "none"},
+        "retrieval": {"k": 1000, "threads": 1},
+        "threads": {"index": threads, "encode": threads, "train": threads},
+    }
+    path = work / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def run_study(config: Path, cores: int, log: Path) -> float:
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--configfile", str(config)]
+    with open(log, "w") as out:
+        subprocess.run(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, check=True)
+    return time.perf_counter() - started
+
+
+def declared_resources(log: Path) -> dict[str, dict[str, float]]:
+    """Benchmark file -> resources of its job, from the job blocks of Snakemake's log."""
+    jobs, benchmark, inputs = {}, None, []
+    for line in log.read_text().splitlines():
+        line = line.strip()
+        if line.startswith(("rule ", "localrule ")):
+            benchmark, inputs = None, []
+        elif line.startswith("input:"):
+            inputs = [Path(path.strip()) for path in line.removeprefix("input:").split(",")]
+        elif line.startswith("benchmark:"):
+            benchmark = str(Path(line.removeprefix("benchmark:").strip()).resolve())
+        elif line.startswith("resources:") and benchmark:
+            jobs[benchmark] = {key: float(value) for key, value in re.findall(r"(\w+)=([0-9.]+)", line)}
+            jobs[benchmark]["input_mb"] = sum(path.stat().st_size for path in inputs if path.is_file()) / 2**20
+            benchmark = None
+    return jobs
+
+
+def job_table(work: Path, log: Path) -> list[dict]:
+    """One row per job with a benchmark file: seconds, max_rss, declared mem_mb and runtime."""
+    declared = declared_resources(log)
+    rows = []
+    root = work / "results" / "benchmarks"
+    for tsv in sorted(root.rglob("*.tsv")):
+        measured = pd.read_csv(tsv, sep="\t").iloc[-1]
+        job = declared.get(str(tsv.resolve()), {})
+        rows.append(
+            {
+                "job": str(tsv.relative_to(root).with_suffix("")),
+                "seconds": float(measured["s"]),
+                "max_rss_mb": float(measured["max_rss"]),
+                "mem_mb": job.get("mem_mb"),
+                "runtime_min": job.get("runtime"),
+                "input_mb": job.get("input_mb"),
+            }
+        )
+    return rows
+
+
+def file_sizes(work: Path) -> dict[str, float]:
+    sizes = {}
+    for path in sorted((work / "results").rglob("*")):
+        if path.is_file() and path.suffix in (".npz", ".bin", ".trec") and path.stat().st_size > 1 << 20:
+            sizes[str(path.relative_to(work / "results"))] = round(path.stat().st_size / 2**20, 1)
+    return sizes
+
+
+def plan_seconds(config: str, repeats: int = 3) -> float:
+    """Best of `repeats` dry runs of a config from an empty results folder."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "snakemake", "-n", "--quiet", "--configfile", config],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| job | s | max RSS MB | mem_mb declared | input MB |", "|---|---:|---:|---:|---:|"]
+    for row in rows:
+        declared = "" if row["mem_mb"] is None else f"{row['mem_mb']:.0f}"
+        size = "" if row["input_mb"] is None else f"{row['input_mb']:.0f}"
+        lines.append(f"| {row['job']} | {row['seconds']:.1f} | {row['max_rss_mb']:.0f} | {declared} | {size} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=MSMARCO_DOCS)
+    parser.add_argument("--queries", type=int, default=MSMARCO_DEV_QUERIES)
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--work", type=Path, help="default: benchmarks/.cache/scale-<docs>")
+    parser.add_argument("--keep", action="store_true", help="keep the previous run's results (rerun only what is missing)")
+    args = parser.parse_args()
+    work = args.work or ROOT / "benchmarks" / ".cache" / f"scale-{args.docs}"
+    inputs = generate(work, args.docs, args.queries)
+    if not args.keep:
+        shutil.rmtree(work / "results", ignore_errors=True)
+        shutil.rmtree(work / "resources", ignore_errors=True)
+    config = study_config(work, inputs, args.cores)
+    log = work / "snakemake.log"
+    wall = run_study(config, args.cores, log)
+    rows = job_table(work, log)
+    result = {
+        "docs": args.docs,
+        "queries": args.queries,
+        "cores": args.cores,
+        "input": json.loads((inputs / "done.json").read_text()),
+        "study_s": round(wall, 1),
+        "jobs": rows,
+        "files_mb": file_sizes(work),
+        "plan_msmarco_s": round(plan_seconds("config/msmarco.yaml"), 2),
+        "within_declared_memory": all(r["mem_mb"] is None or r["max_rss_mb"] <= r["mem_mb"] for r in rows),
+    }
+    out = ROOT / "benchmarks" / "results" / f"scale-{args.docs}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(markdown(rows))
+    print(f"\nstudy {wall:.0f} s; snakemake -n config/msmarco.yaml {result['plan_msmarco_s']} s; -> {out}")
+
+
+if __name__ == "__main__":
+    main()
