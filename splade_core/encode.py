@@ -2,24 +2,30 @@
 
 Texts are read a window at a time, tokenized without padding, sorted by length inside the
 window and batched, so a batch pads to almost nothing; vectors go to disk as each window
-completes, in input order. Memory is bounded by one window, whatever the corpus size.
+completes, in input order, as a block file beside the output: a killed shard resumes after its
+last complete block (seeking the collection there). Memory is bounded by one window, whatever
+the corpus size.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from .errors import SpladeError
+from .io import write_json
 from .model import Splade
-from .sparse import SparseVectorsWriter, VectorFile
+from .sparse import SparseVectors, SparseVectorsWriter, VectorFile
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,6 @@ def encode_to_file(
     encoder, max_length = model.encoder_for(side)
     encoder.to(options.device)
     start, stop = shard_range(total, options.shard, options.num_shards)
-    selected = read_rows(start, stop)
     meta = {
         **(meta or {}),
         "side": side,
@@ -81,19 +86,89 @@ def encode_to_file(
         "rows": [start, stop],
     }
     began = time.perf_counter()
-    rows = nnz = 0
-    with (
-        SparseVectorsWriter(output, model.vocab_size, np.float32, meta) as writer,
-        tqdm(total=stop - start, desc=f"encode {side}s", unit=side, disable=not options.progress, mininterval=2) as bar,
-    ):
-        for window in _windows(selected, options.window):
+    blocks = _Blocks(Path(f"{output}.blocks"), {**meta, "batch_size": options.batch_size, "window": options.window})
+    resume = blocks.resume_at(start, stop)
+    encoded = resume - start
+    with tqdm(
+        total=stop - start,
+        initial=encoded,
+        desc=f"encode {side}s",
+        unit=side,
+        disable=not options.progress,
+        mininterval=2,
+    ) as bar:
+        for window in _windows(read_rows(resume, stop) if resume < stop else iter(()), options.window):
             ids, texts = zip(*window)
             indptr, indices, data = encode_window(encoder, list(texts), max_length, options.batch_size, bar.update)
-            writer.append(indptr, indices, data, ids)
-            rows += len(ids)
-            nnz += len(data)
+            blocks.add(resume, SparseVectors(indptr, indices, data, np.asarray(ids, dtype=str), model.vocab_size, meta))
+            resume += len(ids)
+    rows, nnz = blocks.merge(output, model.vocab_size, meta)
     seconds = time.perf_counter() - began
-    return {"rows": rows, "nnz": nnz, "seconds": round(seconds, 3), "per_second": round(rows / max(seconds, 1e-9), 2)}
+    summary = {
+        "rows": rows,
+        "nnz": nnz,
+        "seconds": round(seconds, 3),
+        "per_second": round((rows - encoded) / max(seconds, 1e-9), 2),
+    }
+    return {**summary, "resumed_from": start + encoded} if encoded else summary
+
+
+class _Blocks:
+    """A shard's encoded windows as block files in `folder`, so that a killed job resumes after
+    its last complete block. The folder remembers what it encodes (model, rows, batching): a
+    folder left by other settings is cleared. `merge` streams the blocks into the output."""
+
+    def __init__(self, folder: Path, identity: dict):
+        self.folder, self.identity = folder, json.loads(json.dumps(identity))
+        stamp = folder / "identity.json"
+        if folder.is_dir() and _read_stamp(stamp) != self.identity:
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not stamp.is_file():
+            write_json(stamp, self.identity)
+
+    def _done(self) -> list[tuple[int, Path]]:
+        found = []
+        for path in self.folder.glob("block-*.npz"):
+            try:
+                found.append((int(path.name[6:-4]), path))
+            except ValueError:
+                continue
+        return sorted(found)
+
+    def resume_at(self, start: int, stop: int) -> int:
+        """The first row not in a complete block (blocks after a gap are dropped)."""
+        at = start
+        for first, path in self._done():
+            try:
+                with VectorFile(path) as block:
+                    rows = block.n_rows
+            except SpladeError:
+                rows = -1
+            if first != at or rows < 0:
+                path.unlink()
+                continue
+            at += rows
+        return min(at, stop)
+
+    def add(self, first: int, vectors: SparseVectors) -> None:
+        vectors.save(self.folder / f"block-{first:012d}.npz")
+
+    def merge(self, output, vocab_size: int, meta: dict) -> tuple[int, int]:
+        with SparseVectorsWriter(output, vocab_size, np.float32, meta) as writer:
+            for _, path in self._done():
+                with VectorFile(path) as block:
+                    for chunk in block.chunks():
+                        writer.append(chunk.indptr, chunk.indices, chunk.data, chunk.ids)
+        shutil.rmtree(self.folder)
+        return writer.rows, writer.nnz
+
+
+def _read_stamp(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def encode_window(encoder, texts: list[str], max_length: int, batch_size: int, on_batch=lambda n: None):
