@@ -193,6 +193,97 @@ def plan_seconds(config: str, repeats: int = 3) -> float:
     return best
 
 
+def measured(command: list[str]) -> tuple[float, float]:
+    """(seconds, peak RSS MB) of a command, from GNU time."""
+    result = subprocess.run(["/usr/bin/time", "-f", "%e %M", *command], cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-2000:])
+    seconds, kilobytes = result.stderr.strip().splitlines()[-1].split()
+    return float(seconds), int(kilobytes) / 1024
+
+
+APPROXIMATE = {"algorithm": "bmp", "bound_share": 0.35, "term_ratio": 0.9}  # as in benchmarks/RESULTS.md
+
+
+def latencies(work: Path, n_queries: int, threads: int, scipy_queries: int) -> dict:
+    """Single-thread search latency (p50 ms, CPU) at this size: k = 10 and 1,000, exact and
+    approximate, on the input-order index and on a BP-reordered one (built here, timed), with
+    SciPy brute force on a subset of the same queries; its top-10 scores must equal ours."""
+    from splade_core.index import InvertedIndex
+    from splade_core.retrieve.search import timed_calls
+    from splade_core.sparse import SparseVectors
+
+    results = work / "results"
+    docs_path = results / "encoded" / "synthetic" / "synthetic" / "pretrained" / "docs.q.npz"
+    queries = SparseVectors.load(results / "synthetic" / "synthetic" / "pretrained" / "queries.q.npz")
+    csr = queries.to_csr()[:n_queries]
+    bp_path = work / "bp" / "index.bin"
+    bp_path.parent.mkdir(exist_ok=True)
+    bp_s, bp_rss = measured(
+        [
+            sys.executable,
+            "-m",
+            "splade_core",
+            "index",
+            str(docs_path),
+            "--reorder",
+            "bp",
+            "--threads",
+            str(threads),
+            "--output",
+            str(bp_path),
+        ]
+    )
+    out = {"queries": n_queries, "bp_build_s": round(bp_s, 1), "bp_build_max_rss_mb": round(bp_rss), "rows": []}
+    indexes = {"input order": results / "index" / "synthetic" / "synthetic" / "pretrained" / "prune=none" / "index.bin"}
+    indexes["bp"] = bp_path
+    ours = {}
+    for name, path in indexes.items():
+        index = InvertedIndex.load(path)
+        for k in (10, 1000):
+            for label, options in (
+                ("exact", {"algorithm": "default"}),
+                ("exact bmp", {"algorithm": "bmp"}),
+                ("approximate", APPROXIMATE),
+            ):
+                options = {
+                    **options,
+                    "algorithm": "exhaustive" if options["algorithm"] == "default" else options["algorithm"],
+                }
+                calls = [
+                    lambda row=row, index=index, k=k, options=options: index.search(
+                        csr[row : row + 1], k=k, threads=1, **options
+                    )
+                    for row in range(n_queries)
+                ]
+                _, cpu, found = timed_calls(calls)
+                row = {"index": name, "k": k, "search": label, **options}
+                row["cpu_p50_ms"] = round(float(np.median(cpu)), 3)
+                if label == "exact":
+                    exact = found
+                    if k == 10:
+                        ours[name] = found
+                else:  # share of the exact top-k (ids) found, over the timed queries
+                    hits = [
+                        len(set(a[0][0]) & set(b[0][0])) / max(1, int((b[0][0] >= 0).sum()))
+                        for a, b in zip(found, exact)
+                    ]
+                    row[f"recall@{k}"] = round(float(np.mean(hits)), 4)
+                out["rows"].append(row)
+    docs = SparseVectors.load(docs_path).to_csr()
+    dense = csr[:scipy_queries].astype(np.float32).toarray()
+    calls = [lambda row=row: docs @ dense[row] for row in range(scipy_queries)]
+    _, cpu, scored = timed_calls(calls, warmup=1)
+    for row, scores in enumerate(scored):
+        top = np.sort(scores[scores > 0])[::-1][:10]
+        for name, found in ours.items():
+            if not np.array_equal(found[row][1][0][: len(top)], top.astype(np.int64)):
+                raise AssertionError(f"query {row}: {name} top-10 scores differ from SciPy's")
+    out["scipy_cpu_p50_ms"] = round(float(np.median(cpu)), 1)
+    out["scipy_queries"] = scipy_queries
+    return out
+
+
 def markdown(rows: list[dict]) -> str:
     lines = ["| job | s | max RSS MB | mem_mb declared | input MB |", "|---|---:|---:|---:|---:|"]
     for row in rows:
@@ -208,7 +299,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=MSMARCO_DEV_QUERIES)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--work", type=Path, help="default: benchmarks/.cache/scale-<docs>")
-    parser.add_argument("--keep", action="store_true", help="keep the previous run's results (rerun only what is missing)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the previous run's results (rerun only what is missing)"
+    )
+    parser.add_argument("--latency-queries", type=int, default=1000, help="queries timed one at a time per setting")
+    parser.add_argument("--scipy-queries", type=int, default=20, help="of those, timed with SciPy brute force")
+    parser.add_argument("--no-latency", action="store_true", help="skip the BP build and the latency table")
     args = parser.parse_args()
     work = args.work or ROOT / "benchmarks" / ".cache" / f"scale-{args.docs}"
     inputs = generate(work, args.docs, args.queries)
@@ -230,9 +326,13 @@ def main() -> None:
         "plan_msmarco_s": round(plan_seconds("config/msmarco.yaml"), 2),
         "within_declared_memory": all(r["mem_mb"] is None or r["max_rss_mb"] <= r["mem_mb"] for r in rows),
     }
+    if not args.no_latency:
+        result["latency"] = latencies(work, args.latency_queries, args.cores, args.scipy_queries)
     out = ROOT / "benchmarks" / "results" / f"scale-{args.docs}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(markdown(rows))
+    for row in result.get("latency", {}).get("rows", []):
+        print(row)
     print(f"\nstudy {wall:.0f} s; snakemake -n config/msmarco.yaml {result['plan_msmarco_s']} s; -> {out}")
 
 

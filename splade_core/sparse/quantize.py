@@ -17,6 +17,7 @@ from .vectors import CHUNK_ENTRIES, SparseVectors, SparseVectorsWriter, VectorFi
 DEFAULT_SCALE = 100.0
 ROUNDING_RULE = "q = clip(rint(w * scale), 0, dtype max), ties to even; zeros dropped"
 IMPACT_DTYPES = {"uint8": np.uint8, "uint16": np.uint16}
+_SLICE = 1 << 20
 
 
 def quantize_csr(indptr, indices, data, scale: float = DEFAULT_SCALE, dtype: str = "uint8"):
@@ -75,7 +76,11 @@ def quantize_file(
 def _quantize_chunk(vectors: SparseVectors, scale: float, dtype: str):
     """(indptr, indices, impacts, how many weights were clipped at the largest impact)."""
     arrays = quantize_csr(vectors.indptr, vectors.indices, vectors.data, scale, dtype)
-    clipped = int((vectors.data.astype(np.float64) * scale > np.iinfo(IMPACT_DTYPES[dtype]).max + 0.5).sum())
+    largest = np.iinfo(IMPACT_DTYPES[dtype]).max + 0.5
+    clipped = sum(  # in slices: the float64 products of a whole chunk would double its memory
+        int(np.count_nonzero(vectors.data[at : at + _SLICE].astype(np.float64) * scale > largest))
+        for at in range(0, vectors.nnz, _SLICE)
+    )
     return (*arrays, clipped)
 
 

@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..data.ids import check_ids, check_unique, id_hashes
+from ..data.ids import check_ids, check_unique, compact_ids, id_hashes, id_text
 from ..errors import SpladeError
 from ..io import atomic_path, remove_stale_temps
 
@@ -42,8 +42,8 @@ WEIGHT_DTYPES = (np.dtype(np.float32), np.dtype(np.uint8), np.dtype(np.uint16))
 MAX_VOCAB_SIZE = 1 << 24
 _COPY_CHUNK = 1 << 24
 _CHECK_CHUNK = 1 << 24  # entries checked at once
-# Entries a streaming stage holds at once: ~100 MB of float postings, ~250 MB of working memory.
-CHUNK_ENTRIES = 1 << 23
+# Entries a streaming stage holds at once: ~32 MB of float postings, ~100 MB of working memory.
+CHUNK_ENTRIES = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ class VectorFile:
             self._npz = loaded
             meta_array = loaded["meta"]
             meta = json.loads(str(meta_array[()])) if meta_array.shape == () else None
-            self.ids = loaded["ids"]
+            ids = loaded["ids"]
             self.indptr = loaded["indptr"]
             self._stored_df = loaded["term_df"] if "term_df" in loaded.files else None
             shapes = {name: self._header(name) for name in ("indices", "data")}
@@ -150,10 +150,12 @@ class VectorFile:
         try:
             self.vocab_size, self.meta = _check_meta(meta, self.path)
             self.dtype = shapes["data"][1]
-            self.nnz = _check_header(shapes, self.indptr, self.ids)
+            self.nnz = _check_header(shapes, self.indptr, ids)
             if self._stored_df is not None:
                 _check_df(self._stored_df, self.vocab_size, self.nnz)
-            check_ids(self.ids)
+            check_ids(ids)
+            self._ids = compact_ids(ids)  # 1 byte a character when ASCII
+            del ids
         except (ValueError, SpladeError) as exc:
             self.close()
             if isinstance(exc, SpladeError):
@@ -162,7 +164,12 @@ class VectorFile:
 
     @property
     def n_rows(self) -> int:
-        return len(self.ids)
+        return len(self._ids)
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The row ids as a numpy 'U' array."""
+        return self._ids.astype(str) if self._ids.dtype.kind == "S" else self._ids
 
     @property
     def is_quantized(self) -> bool:
@@ -182,7 +189,7 @@ class VectorFile:
                         self.indptr[start : stop + 1] - begin,
                         indices.read(end - begin),
                         data.read(end - begin),
-                        self.ids[start:stop],
+                        self._ids[start:stop].astype(str),
                         self.vocab_size,
                         self.meta,
                     )
@@ -390,8 +397,8 @@ class SparseVectorsWriter:
             self._hashes.append(id_hashes(ids, first_row=self._rows))
         except ValueError as exc:
             raise ValueError(f"{self.path}: {exc}") from None
-        self._row_lengths.append(np.diff(indptr))
-        self._ids.append(ids)
+        self._row_lengths.append(np.diff(indptr).astype(np.int32))
+        self._ids.append(compact_ids(ids))
         self._rows += len(ids)
         self._nnz += end - start
         self._df += np.bincount(indices, minlength=self.vocab_size)
@@ -409,32 +416,41 @@ class SparseVectorsWriter:
     def close(self) -> None:
         self._indices.close()
         self._data.close()
-        hashes = np.concatenate(self._hashes) if self._hashes else np.zeros(0, np.uint64)
         try:
+            hashes = np.concatenate(self._hashes) if self._hashes else np.zeros(0, np.uint64)
+            self._hashes = []
             check_unique(hashes, self._id_at)  # what encoding met in the collection: refused before it is written
         except ValueError as exc:
             self.discard()
             raise ValueError(f"{self.path}: {exc}") from None
-        lengths = np.concatenate(self._row_lengths) if self._row_lengths else np.zeros(0, np.int64)
-        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        del hashes
+        width = max((block.itemsize // (1 if block.dtype.kind == "S" else 4) for block in self._ids), default=1)
+        id_dtype = np.dtype(f"<U{max(width, 1)}")
         with (
             atomic_path(self.path, clean=False) as tmp,
             zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as npz,
         ):
-            _write_npy(npz, "indptr", indptr)
-            _write_blocks(
-                npz, "ids", self._ids, np.dtype(f"<U{max((block.itemsize // 4 for block in self._ids), default=1)}")
-            )
+            _write_blocks(npz, "indptr", self._indptr_blocks(), np.dtype(np.int64), self._rows + 1)
+            _write_blocks(npz, "ids", self._ids, id_dtype, self._rows)
             _write_npy(npz, "meta", np.asarray(json.dumps(self.meta)))
             _write_npy(npz, "term_df", self._df)
             _copy_npy(npz, "indices", self._workdir / "indices", np.dtype(np.int32), self._nnz)
             _copy_npy(npz, "data", self._workdir / "data", self.dtype, self._nnz)
         self.discard()
 
+    def _indptr_blocks(self) -> Iterator[np.ndarray]:
+        """indptr, a block of rows at a time, from the row lengths."""
+        yield np.zeros(1, dtype=np.int64)
+        offset = 0
+        for lengths in self._row_lengths:
+            ends = np.cumsum(lengths, dtype=np.int64) + offset
+            offset = int(ends[-1]) if len(ends) else offset
+            yield ends
+
     def _id_at(self, row: int) -> str:
         ends = np.cumsum([len(block) for block in self._ids])
         block = int(np.searchsorted(ends, row, side="right"))
-        return str(self._ids[block][row - (ends[block] - len(self._ids[block]))])
+        return id_text(self._ids[block][row - (ends[block] - len(self._ids[block]))])
 
     def discard(self) -> None:
         for handle in (self._indices, self._data):
@@ -456,9 +472,10 @@ def _write_npy(npz: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
         np.lib.format.write_array(member, array, allow_pickle=False)
 
 
-def _write_blocks(npz: zipfile.ZipFile, name: str, blocks: list[np.ndarray], dtype: np.dtype) -> None:
-    """One .npy member from 1-d blocks, each cast to `dtype` on its own (no concatenated copy)."""
-    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (sum(map(len, blocks)),)}
+def _write_blocks(npz: zipfile.ZipFile, name: str, blocks: Iterable[np.ndarray], dtype: np.dtype, length: int) -> None:
+    """One .npy member of `length` items from 1-d blocks, each cast to `dtype` on its own (no
+    concatenated copy)."""
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (length,)}
     with npz.open(f"{name}.npy", "w", force_zip64=True) as member:
         np.lib.format.write_array_header_2_0(member, header)
         for block in blocks:

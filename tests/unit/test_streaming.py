@@ -139,3 +139,18 @@ def test_inconsistent_term_counts_are_a_corrupt_file(tmp_path):
     with pytest.raises(SpladeError, match=r"bad\.npz: corrupt sparse-vector file \(term_df"):
         VectorFile(tmp_path / "bad.npz")
     assert json.loads(str(np.load(tmp_path / "v.npz")["meta"][()]))["vocab_size"] == VOCAB
+
+
+@pytest.mark.parametrize("ids", [["a", "bb", "ccc"], ["é", "naïve", "x"]], ids=["ascii", "unicode"])
+def test_ids_are_held_compactly_and_come_back_unchanged(tmp_path, ids):
+    """ASCII ids are held as 1-byte characters while streaming; others as they are."""
+    vectors = SparseVectors(
+        np.array([0, 1, 1, 2]), np.array([3, 4], np.int32), np.ones(2, np.float32), np.array(ids), VOCAB
+    )
+    vectors.save(tmp_path / "in.npz")
+    with VectorFile(tmp_path / "in.npz") as opened:
+        assert opened._ids.dtype.kind == ("S" if ids[0] == "a" else "U")
+        assert opened.ids.tolist() == ids and [i for c in opened.chunks(1) for i in c.ids.tolist()] == ids
+    quantize_file(tmp_path / "in.npz", tmp_path / "q.npz")
+    loaded = SparseVectors.load(tmp_path / "q.npz")
+    assert loaded.ids.dtype.kind == "U" and loaded.ids.tolist() == ids
