@@ -65,6 +65,15 @@ class Collection:
     def queries(self) -> list[tuple[str, str]]:
         return list(self._source.queries())
 
+    @property
+    def seekable(self) -> bool:
+        """Whether document i can be read alone (`doc_at`): a downloaded corpus."""
+        return hasattr(self._source, "doc_at")
+
+    def doc_at(self, row: int) -> tuple[str, str]:
+        """(id, text) of document `row`, read by seeking (downloaded corpora only)."""
+        return self._source.doc_at(row)
+
     def qrels(self) -> dict[str, dict[str, int]]:
         qrels: dict[str, dict[str, int]] = {}
         for query_id, doc_id, relevance in self._source.qrels():
@@ -140,7 +149,7 @@ class Downloaded:
                     f"{self.corpus}: holds {corpus.get('docs')} documents, but {self.folder} was downloaded "
                     f"against {self.manifest.get('corpus_docs')}; download {self.source!r} again"
                 )
-        self._docs = None
+        self._docs, self._handle = None, None
         if corpus is not None:
             _check_files(self.corpus, corpus)
             try:
@@ -174,6 +183,17 @@ class Downloaded:
             for number in range(start, stop):
                 record = _json_line(handle.readline(), path, number + 1)
                 yield record["_id"], record["text"]
+
+    def doc_at(self, row: int) -> tuple[str, str]:
+        self._require_docs()
+        if not 0 <= row < self._docs:
+            raise IndexError(f"document {row} of {self._docs}")
+        path = self.corpus / CORPUS_FILE
+        if self._handle is None:
+            self._handle = open(path, "rb")
+        self._handle.seek(int(self._offsets[row]))
+        record = _json_line(self._handle.readline(), path, row + 1)
+        return record["_id"], record["text"]
 
     def queries(self) -> Iterator[tuple[str, str]]:
         self._require_topics()

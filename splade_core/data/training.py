@@ -33,7 +33,7 @@ import gzip
 import io
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -500,6 +500,44 @@ def _with_scores(example: TrainingExample, ids: Sequence[str], values: Iterable[
 # The example stream a training run reads
 
 
+class CorpusTexts(Mapping):
+    """Document id -> text of a downloaded corpus, read from disk when asked for (a seek by
+    the corpus's offsets); holds the ids and rows of the documents examples name, sorted."""
+
+    def __init__(self, collection, ids: np.ndarray, rows: np.ndarray):
+        self._collection, self._ids, self._rows = collection, ids, rows
+
+    @classmethod
+    def of(cls, collection, wanted: set[str]) -> CorpusTexts:
+        ids, rows = [], []
+        for row, (doc_id, _) in enumerate(collection.docs()):
+            if doc_id in wanted:
+                ids.append(doc_id)
+                rows.append(row)
+        ids_array = np.array(ids, dtype=str)
+        order = np.argsort(ids_array, kind="stable")
+        return cls(collection, ids_array[order], np.asarray(rows, dtype=np.int64)[order])
+
+    def _row(self, doc_id: str) -> int | None:
+        at = int(np.searchsorted(self._ids, doc_id))
+        return int(self._rows[at]) if at < len(self._ids) and self._ids[at] == doc_id else None
+
+    def __getitem__(self, doc_id: str) -> str:
+        row = self._row(doc_id)
+        if row is None:
+            raise KeyError(doc_id)
+        return self._collection.doc_at(row)[1]
+
+    def __contains__(self, doc_id: object) -> bool:
+        return isinstance(doc_id, str) and self._row(doc_id) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (str(doc_id) for doc_id in self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
 @dataclass
 class TrainingData:
     """Examples plus the texts they refer to, drawn as a deterministic stream.
@@ -512,7 +550,7 @@ class TrainingData:
 
     examples: list[TrainingExample]
     query_text: dict[str, str]
-    doc_text: dict[str, str]
+    doc_text: Mapping[str, str]  # a dict, or CorpusTexts reading a downloaded corpus
     seed: int = 42
     dropped: int = 0
     _orders: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
@@ -540,7 +578,10 @@ class TrainingData:
                 f"{train_data}: {len(missing)} example queries are not in the collection (first: {missing[0]!r})"
             )
         wanted = {d for e in kept for d in (*e.positives, *e.negatives)}
-        doc_text = {doc_id: text for doc_id, text in collection.docs() if doc_id in wanted}
+        if collection.seekable:  # texts read when drawn: memory holds ids, not the corpus
+            doc_text: Mapping[str, str] = CorpusTexts.of(collection, wanted)
+        else:
+            doc_text = {doc_id: text for doc_id, text in collection.docs() if doc_id in wanted}
         if len(doc_text) < len(wanted):
             absent = sorted(wanted - set(doc_text))
             raise SpladeError(

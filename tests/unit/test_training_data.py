@@ -194,3 +194,20 @@ def test_stream_validates_texts_and_scores(collection):
     item = data.item(5, n_negatives=3)  # fewer negatives than asked: drawn with replacement
     assert item.negatives == ("Study 1.0 " + "cancer tumor growth and vaccine immune response",) * 3
     assert item.teacher_positive == 3.0 and item.teacher_negatives == (1.0, 1.0, 1.0)
+
+
+def test_a_downloaded_corpus_serves_texts_from_disk_with_the_same_stream(collection, tmp_path):
+    """Training on the download stage's copy holds document ids, not texts (a seek per drawn
+    document); the stream equals the one read from the folder itself."""
+    from splade_core.data.download import download_collection
+    from splade_core.data.training import CorpusTexts
+
+    folder = download_collection(collection, tmp_path / "resources", progress=False)["topics"]["path"]
+    examples, _ = mine_examples(collection, "bm25", depth=4)
+    in_memory = TrainingData.load(collection, examples, seed=3, needs_negatives=True)
+    from_disk = TrainingData.load(folder, examples, seed=3, needs_negatives=True)
+    assert isinstance(from_disk.doc_text, CorpusTexts) and isinstance(in_memory.doc_text, dict)
+    assert len(from_disk.doc_text) == len(in_memory.doc_text) and "nope" not in from_disk.doc_text
+    assert from_disk.items(0, 30, n_negatives=2) == in_memory.items(0, 30, n_negatives=2)
+    with pytest.raises(SpladeError, match="not in the collection"):
+        TrainingData.load(folder, [TrainingExample("q0", ("nope",), ("d1_0",))])
