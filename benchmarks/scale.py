@@ -64,7 +64,7 @@ def generate(work: Path, n_docs: int, n_queries: int, seed: int = 0) -> Path:
         for start in range(0, n_docs, BLOCK_DOCS):
             stop = min(start + BLOCK_DOCS, n_docs)
             indptr, terms, impacts, topics = world.documents(start, stop)
-            ids = np.arange(start, stop).astype(str)
+            ids = np.array([str(i) for i in range(start, stop)])  # as wide as the longest id
             writer.append(indptr, terms, (impacts / WEIGHT_SCALE).astype(np.float32), ids)
             corpus.writelines(f'{{"_id": "{i}", "title": "", "text": "passage {i}"}}\n' for i in ids)
             for anchor in anchors[(anchors >= start) & (anchors < stop)] - start:

@@ -31,19 +31,26 @@ def id_problem(value: object) -> str | None:
 
 def check_ids(ids: Sequence[str] | np.ndarray, kind: str = "row") -> None:
     """Raise ValueError naming the first bad id, or the first that repeats an earlier one."""
-    array = np.asarray(ids if isinstance(ids, np.ndarray) else list(ids), dtype=str)
-    check_unique(id_hashes(array, kind), lambda row: str(array[row]), kind)
+    if isinstance(ids, np.ndarray) and ids.dtype.kind in "SU":
+        array = ids
+    else:
+        array = np.asarray(ids if isinstance(ids, np.ndarray) else list(ids), dtype=str)
+    check_unique(id_hashes(array, kind), lambda row: id_text(array[row]), kind)
 
 
 def compact_ids(array: np.ndarray) -> np.ndarray:
-    """The ids as 1-byte characters (numpy 'S') when all are ASCII, as MS MARCO's and BEIR's
-    are: a quarter of the memory of 'U'; otherwise the array itself."""
-    if array.dtype.kind != "U" or not array.size or array.itemsize == 0:
+    """The ids in the narrowest numpy string type that holds them: 1-byte characters ('S')
+    when all are ASCII, as MS MARCO's and BEIR's are (a quarter of 'U'), and only as wide as
+    the longest id (numpy's str() of integers is 21 characters wide)."""
+    if array.dtype.kind not in "SU" or not array.size or array.itemsize == 0:
         return array
-    codes = np.ascontiguousarray(array).view(np.uint32).reshape(len(array), -1)
-    if int(codes.max(initial=0)) >= 128:
-        return array
-    return codes.astype(np.uint8).view(f"S{codes.shape[1]}").reshape(len(array))
+    unit = np.uint8 if array.dtype.kind == "S" else np.uint32
+    codes = np.ascontiguousarray(array).view(unit).reshape(len(array), -1)
+    width = max(int(np.count_nonzero(codes, axis=1).max()), 1)  # ids hold no NUL
+    codes = codes[:, :width]
+    if unit is np.uint32 and int(codes.max(initial=0)) >= 128:
+        return np.ascontiguousarray(codes).view(f"<U{width}").reshape(len(array))
+    return codes.astype(np.uint8).view(f"S{width}").reshape(len(array))
 
 
 def id_text(value) -> str:
@@ -61,7 +68,8 @@ def id_hashes(array: np.ndarray, kind: str = "row", first_row: int = 0) -> np.nd
     hashes = np.zeros(len(array), dtype=np.uint64)
     for begin in range(0, len(array), _ROWS):
         block = codes[begin : begin + _ROWS]
-        bad = (block[:, 0] == 0) | _IS_SPACE[np.minimum(block, len(_IS_SPACE) - 1)].any(axis=1)
+        points = block if unit is np.uint8 else np.minimum(block, len(_IS_SPACE) - 1)
+        bad = (block[:, 0] == 0) | _IS_SPACE[points].any(axis=1)
         if bad.any():
             row = begin + int(np.argmax(bad))
             problem = id_problem(id_text(array[row])) or "starts with a NUL character"

@@ -160,7 +160,7 @@ def _term_thresholds(vectors: VectorFile, method: str, value, chunk_entries: int
     terms, impacts, counts = _term_impact_counts(vectors, chunk_entries)
     vocab = vectors.vocab_size
     df = np.bincount(terms, weights=counts, minlength=vocab).astype(np.int64)
-    threshold = np.full(vocab, -1, dtype=np.int64)
+    threshold = np.full(vocab, -1, dtype=np.int32)  # impacts fit: uint16 at most
     quota = np.zeros(vocab, dtype=np.int64)
     if method == "term":
         k = _check_count(value)
@@ -224,7 +224,7 @@ def _first_per_term(terms: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def _keep_term(chunk: SparseVectors, threshold: np.ndarray, quota: np.ndarray) -> np.ndarray:
     """Entries of the chunk that term-centric pruning keeps; spends the quotas of ties."""
     terms = chunk.indices
-    impacts = chunk.data.astype(np.int64)
+    impacts = chunk.data.astype(np.int32)
     cut = threshold[terms]
     keep = impacts > cut
     ties = np.flatnonzero(impacts == cut)

@@ -153,9 +153,9 @@ class VectorFile:
             self.nnz = _check_header(shapes, self.indptr, ids)
             if self._stored_df is not None:
                 _check_df(self._stored_df, self.vocab_size, self.nnz)
-            check_ids(ids)
-            self._ids = compact_ids(ids)  # 1 byte a character when ASCII
+            self._ids = compact_ids(ids)  # 1 byte a character when ASCII, as wide as the longest
             del ids
+            check_ids(self._ids)
         except (ValueError, SpladeError) as exc:
             self.close()
             if isinstance(exc, SpladeError):
