@@ -282,24 +282,28 @@ def test_pre_encoded_vectors_run_through_the_study_stages(finished_study, test_c
 
 
 def test_job_memory_and_runtime_grow_with_the_input(tmp_path, test_config):
-    """Resources are functions of the input size: a 400x larger vector file asks for more."""
+    """Resources are functions of the input size: quantizing a 400x larger vector file asks for
+    more memory and time (two pre-encoded models in one plan)."""
     import numpy as np
     import scipy.sparse as sp
 
     from splade_core.sparse import SparseVectors
 
-    declared = {}
+    models = {}
     for rows in (50, 20_000):
-        folder = tmp_path / str(rows)
         matrix = sp.random(rows, 30_522, density=0.01, random_state=rows, format="csr", dtype=np.float32)
-        SparseVectors.from_csr(matrix, [f"d{i}" for i in range(rows)]).save(folder / "docs.npz")
-        SparseVectors.from_csr(matrix[:5], [f"q{i}" for i in range(5)]).save(folder / "queries.npz")
-        vectors = {"docs": {"tiny": str(folder / "docs.npz")}, "queries": {"tiny": str(folder / "queries.npz")}}
-        config = {**test_config, "models": {"pre": {"path": "bundled/splade-tiny", "vectors": vectors}}, "lambdas": []}
-        result = snakemake(folder, "-n", "--configfile", str(write_config(folder, config)), timeout=120)
-        assert result.returncode == 0, result.stderr[-2000:]
-        block = result.stdout.split("rule import_corpus:")[1].split("\n\n")[0]
-        resources = dict(re.findall(r"(mem_mb|runtime)=([0-9]+)", block))
-        declared[rows] = {key: int(value) for key, value in resources.items()}
+        SparseVectors.from_csr(matrix, [f"d{i}" for i in range(rows)]).save(tmp_path / f"docs{rows}.npz")
+        SparseVectors.from_csr(matrix[:5], [f"q{i}" for i in range(5)]).save(tmp_path / f"queries{rows}.npz")
+        vectors = {"docs": {"tiny": str(tmp_path / f"docs{rows}.npz")}}
+        vectors["queries"] = {"tiny": str(tmp_path / f"queries{rows}.npz")}
+        models[f"pre{rows}"] = {"path": "bundled/splade-tiny", "vectors": vectors}
+    config = {**test_config, "models": models, "lambdas": []}
+    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, config)), timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    declared = {}
+    for block in result.stdout.split("rule quantize_corpus:")[1:]:
+        rows = int(re.search(r"docs([0-9]+)\.npz", block).group(1))
+        resources = re.findall(r"(mem_mb|runtime)=([0-9]+)", block.split("\n\n")[0])
+        declared[rows] = {key: int(value) for key, value in resources}
     assert declared[20_000]["mem_mb"] > declared[50]["mem_mb"] > 0
     assert declared[20_000]["runtime"] >= declared[50]["runtime"] > 0
