@@ -29,6 +29,17 @@ def id_problem(value: object) -> str | None:
     return None
 
 
+def first_id_problem(values: Sequence) -> tuple[object, str] | None:
+    """(value, why) of the first value that cannot be an id, or None: one regex over all of
+    them when they pass (the common case), `id_problem` one by one only when one fails."""
+    try:
+        if all(values) and not _WHITESPACE.search("\n".join(values)):
+            return None
+    except TypeError:  # not all strings: id_problem names the first
+        pass
+    return next(((value, problem) for value in values if (problem := id_problem(value)) is not None), None)
+
+
 def check_ids(ids: Sequence[str] | np.ndarray, kind: str = "row") -> None:
     """Raise ValueError naming the first bad id, or the first that repeats an earlier one."""
     if isinstance(ids, np.ndarray) and ids.dtype.kind in "SU":

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.ids import id_problem
+from ..data.ids import first_id_problem, id_problem
 from ..errors import SpladeError
 from ..io import atomic_path
 
@@ -41,18 +41,19 @@ def write_trec_run(
         raise ValueError(f"run tag must be one word, got {tag!r}")
     with atomic_path(path) as tmp, open(tmp, "w") as out:
         for query_id, ranking in run.items() if isinstance(run, dict) else run:
-            _check_run_id(query_id, "query")
+            _check_run_ids([query_id], "query")
+            _check_run_ids([doc_id for doc_id, _ in ranking], "document")
             for rank, (doc_id, score) in enumerate(ranking, 1):
-                _check_run_id(doc_id, "document")
                 if not math.isfinite(score):
                     raise ValueError(f"score {score} of document {doc_id!r} for query {query_id!r} is not finite")
                 out.write(f"{query_id} Q0 {doc_id} {rank} {_format_score(score)} {tag}\n")
 
 
-def _check_run_id(value: str, kind: str) -> None:
-    problem = id_problem(value)
-    if problem is not None:
-        raise ValueError(f"{kind} id {value!r} {problem}: a TREC run cannot hold it")
+def _check_run_ids(values: list, kind: str) -> None:
+    """Raise on the first id a run line cannot hold (a query's ids are checked together)."""
+    found = first_id_problem(values)
+    if found is not None:
+        raise ValueError(f"{kind} id {found[0]!r} {found[1]}: a TREC run cannot hold it")
 
 
 class UngroupedRun(SpladeError):
