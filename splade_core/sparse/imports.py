@@ -114,8 +114,7 @@ def import_vectors(
                 writer.append(*rows)
                 dropped += dropped_here
         source["dropped_tokens"] = dropped
-        rows_written = writer.rows
-    return {"rows": rows_written, "nnz": writer.nnz, "dropped_tokens": dropped, "format": kind}
+    return {"rows": writer.rows, "nnz": writer.nnz, "dropped_tokens": dropped, "format": kind}
 
 
 def _blocks(path: Path, kind: str) -> Iterator[list[tuple[int, str, dict]]]:
@@ -192,7 +191,6 @@ def _first_row_where(block, bad) -> int:
 
 def _import_npz(paths, output, vocabulary: Vocabulary | None, meta: Mapping | None) -> dict:
     """This project's files, concatenated; quantized ones are divided by their scale."""
-    rows = 0
     with VectorFile(paths[0]) as first:
         vocab_size = first.vocab_size
     if vocabulary is not None and len(vocabulary) != vocab_size:
@@ -207,5 +205,4 @@ def _import_npz(paths, output, vocabulary: Vocabulary | None, meta: Mapping | No
                 for chunk in part.chunks():
                     weights = (chunk.data / divisor).astype(np.float32) if part.is_quantized else chunk.data
                     writer.append(chunk.indptr, chunk.indices, weights, chunk.ids)
-                rows += part.n_rows
-    return {"rows": rows, "nnz": writer.nnz, "dropped_tokens": 0, "format": "npz"}
+    return {"rows": writer.rows, "nnz": writer.nnz, "dropped_tokens": 0, "format": "npz"}
