@@ -58,10 +58,26 @@ class SparseVectors:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._validate(check_id_values=True)
+
+    @classmethod
+    def _of_checked_ids(cls, indptr, indices, data, ids, vocab_size: int, meta: dict[str, Any]) -> SparseVectors:
+        """Rows whose ids were already checked (by the VectorFile they come from): the arrays
+        and meta are validated, the ids are not hashed again."""
+        vectors = object.__new__(cls)
+        for name, value in zip(
+            ("indptr", "indices", "data", "ids", "vocab_size", "meta"), (indptr, indices, data, ids, vocab_size, meta)
+        ):
+            object.__setattr__(vectors, name, value)
+        vectors._validate(check_id_values=False)
+        return vectors
+
+    def _validate(self, check_id_values: bool) -> None:
         if not isinstance(self.ids, np.ndarray) or self.ids.ndim != 1 or self.ids.dtype.kind != "U":
             raise ValueError("ids must be a 1-d array of strings")
         check_csr(self.indptr, self.indices, self.data, self.vocab_size, len(self.ids))
-        check_ids(self.ids)
+        if check_id_values:
+            check_ids(self.ids)
         quantization = self.meta.get("quantization", {})
         scale = quantization.get("scale", 1) if isinstance(quantization, dict) else None
         if (
@@ -185,7 +201,7 @@ class VectorFile:
                 stop = min(max(int(np.searchsorted(self.indptr, limit, side="right")) - 1, start + 1), self.n_rows)
                 begin, end = int(self.indptr[start]), int(self.indptr[stop])
                 try:
-                    yield SparseVectors(
+                    yield SparseVectors._of_checked_ids(  # every id was checked when the file was opened
                         self.indptr[start : stop + 1] - begin,
                         indices.read(end - begin),
                         data.read(end - begin),
@@ -202,7 +218,9 @@ class VectorFile:
         with self._stream("indices") as indices, self._stream("data") as data:
             arrays = {"indices": indices.read(self.nnz), "data": data.read(self.nnz)}
         try:
-            return SparseVectors(self.indptr, ids=self.ids, vocab_size=self.vocab_size, meta=self.meta, **arrays)
+            return SparseVectors._of_checked_ids(
+                self.indptr, arrays["indices"], arrays["data"], self.ids, self.vocab_size, self.meta
+            )
         except ValueError as exc:
             raise SpladeError(f"{self.path}: corrupt sparse-vector file ({exc})") from None
 
