@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from splade_core.data import load_collection
-from splade_core.data.training import encode_sparse
+from splade_core.data.mining import encode_sparse
 from splade_core.model import Splade
 from splade_core.train import TrainConfig, train
 from splade_core.train.config import resolve_model

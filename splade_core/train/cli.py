@@ -87,7 +87,8 @@ def run_train(args: argparse.Namespace) -> int:
 def run_mine(args: argparse.Namespace) -> int:
     import torch
 
-    from ..data.training import mine_examples, write_examples
+    from ..data.examples import write_examples
+    from ..data.mining import mine_examples
     from .config import resolve_model
 
     if args.threads:

@@ -39,7 +39,7 @@ class TrainConfig:
     train_data: str
     output: str
     model: str = "bundled/splade-tiny"
-    # Examples file (JSONL or TSV, see splade_core.data.training); mined when absent.
+    # Examples file (JSONL or TSV, see splade_core.data.examples); mined when absent.
     train_examples: str | None = None
     mine_method: str = "bm25"
     mine_depth: int = 50

@@ -36,7 +36,9 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import __version__
-from ..data.training import TrainingData, TrainingItem, mine_examples, mining_header, read_examples, write_examples
+from ..data.examples import read_examples, write_examples
+from ..data.mining import mine_examples, mining_header
+from ..data.training import TrainingData, TrainingItem
 from ..errors import SpladeError
 from ..io import atomic_path, write_json
 from ..losses import DISTILLATION_LOSSES, RANKING_LOSSES, QuadraticWarmup, make_regularizer

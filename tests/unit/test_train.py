@@ -14,7 +14,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from splade_core.data.training import mine_examples, write_examples
+from splade_core.data.examples import write_examples
+from splade_core.data.mining import mine_examples
 from splade_core.errors import SpladeError
 from splade_core.model import Splade
 from splade_core.train import INFERENCE_FREE_KEY, TrainConfig, train
