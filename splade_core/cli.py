@@ -412,6 +412,12 @@ def _add_evaluate(subparsers) -> None:
     p.add_argument("--queries", type=_existing_file, help="query vectors (adds FLOPS and non-zeros)")
     p.add_argument("--docs", type=_existing_file, help="document vectors (adds FLOPS and non-zeros)")
     p.add_argument("--output", type=Path, help="JSON file to write (metrics, sparsity, per-query values)")
+    p.add_argument(
+        "--per-query",
+        type=Path,
+        metavar="TSV",
+        help="also write each judged query's metrics (query_id, metric, value; unretrieved = 0) for `aggregate`",
+    )
     p.add_argument("--name", help="row name in the printed table (default: the run file name)")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="identify the row (repeatable)")
     p.add_argument(
@@ -435,6 +441,7 @@ def _add_evaluate(subparsers) -> None:
 def _run_evaluate(args) -> None:
     from .data import load_collection
     from .evaluate import evaluate_run, format_table, sparsity_stats
+    from .evaluate.metrics import write_per_query
     from .io import read_json, write_json
     from .retrieve import read_trec_run
     from .retrieve.runs import UngroupedRun, iter_trec_run
@@ -461,6 +468,8 @@ def _run_evaluate(args) -> None:
     result["timings"] = benchmark_seconds([_key_value(item, "--timing") for item in args.timing])
     if args.output:
         write_json(args.output, result)
+    if args.per_query:
+        write_per_query(args.per_query, result["per_query"])
     row = {"run": args.name or Path(args.run).name, **result["metrics"], **result.get("sparsity", {})}
     print(format_table([row], list(row)))
 
@@ -489,18 +498,44 @@ def benchmark_seconds(named_files: list[tuple[str, str]]) -> dict[str, float]:
 
 
 def _add_aggregate(subparsers) -> None:
+    from .registry import SIGNIFICANCE_TESTS
+
     p = subparsers.add_parser("aggregate", help="summary table (CSV + Markdown) and plots of evaluated rows")
     p.add_argument("inputs", nargs="+", type=_existing_file, help="metrics JSON files of `splade evaluate`")
     p.add_argument("--output-dir", required=True, type=Path, help="receives summary.csv, summary.md, plots/")
-    p.add_argument("--metric", default="nDCG@10", help="effectiveness axis of the plots")
+    p.add_argument("--metric", default="nDCG@10", help="effectiveness axis of the plots; metric of the W/T/L counts")
+    p.add_argument(
+        "--per-query",
+        nargs="+",
+        type=Path,
+        metavar="TSV",
+        help="per-query files of `splade evaluate --per-query`, one per metrics file and in the same order: "
+        "each row is tested against --baseline",
+    )
+    p.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a label of the row the others are tested against, e.g. model=bm25 (repeatable; with --per-query)",
+    )
+    p.add_argument("--test", choices=SIGNIFICANCE_TESTS, default="t-test", help="paired test, Holm-corrected")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the summary's markers")
     p.set_defaults(func=_run_aggregate)
 
 
 def _run_aggregate(args) -> None:
     from .evaluate.aggregate import summarize, write_summary
+    from .evaluate.significance import Significance
 
-    frame = summarize(args.inputs)
-    paths = write_summary(frame, args.output_dir, args.metric)
+    if bool(args.per_query) != bool(args.baseline):
+        raise SpladeError("--per-query and --baseline go together (the rows are tested against the baseline)")
+    significance = None
+    if args.baseline:
+        baseline = dict(_key_value(item, "--baseline") for item in args.baseline)
+        significance = Significance(baseline, args.test, args.alpha, args.metric)
+    frame = summarize(args.inputs, args.per_query, significance)
+    paths = write_summary(frame, args.output_dir, args.metric, significance)
     print(paths["md"].read_text())
     for name, path in paths.items():
         print(f"{name}: {path}")

@@ -23,9 +23,13 @@ PRUNING_METHODS = ("document", "term", "term_quantile", "agnostic")
 STUDY_PRUNING_METHODS = ("document", "term", "agnostic")
 TOP_K_PRUNING_METHODS = ("document", "term")
 # Pre-encoded vectors a study can import (splade_core.sparse.imports), and what becomes of
-# tokens their encoder's vocabulary lacks.
-IMPORT_FORMATS = ("jsonl", "tsv", "npz")
+# tokens their encoder's vocabulary lacks; the formats `splade export` writes.
+IMPORT_FORMATS = ("jsonl", "tsv", "npz", "ciff")
 UNKNOWN_TOKENS = ("error", "drop")
+EXPORT_FORMATS = ("anserini", "ciff")
+ANSERINI_QUERY_FORMATS = ("tsv", "jsonl")  # topics for TsvString, or JSON vectors
+# Paired tests of a summary's rows against its baseline row (splade_core.evaluate.significance).
+SIGNIFICANCE_TESTS = ("t-test", "permutation")
 # splade_config.json key of a model whose query side is a bag of the query's tokens.
 INFERENCE_FREE_KEY = "inference_free_query"
 BUNDLED_MODELS = {"bundled/splade-tiny": "splade-tiny"}

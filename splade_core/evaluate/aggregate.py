@@ -1,4 +1,5 @@
-"""Results tables and plots of a study: one row per (model, λq, λd, pruning) of a dataset."""
+"""Results tables and plots of a study: one row per (model, λq, λd, pruning) of a dataset, and
+with per-query files, paired significance tests of each row against a baseline row."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import SpladeError
 from ..io import atomic_path, read_json
 from ..registry import STUDY_PRUNING_METHODS
-from .metrics import DEFAULT_METRICS, format_table
+from .metrics import DEFAULT_METRICS, format_cell, format_table, read_per_query
+from .significance import MARK, OUTCOMES, Significance, compare_to_baseline, p_column
 
 COLUMNS = [
     "model", "setting", "lq", "ld", "prune", "MRR@10", "nDCG@10", "R@100", "R@1000", "flops",
@@ -35,9 +38,27 @@ def summary_row(result: dict) -> dict:
     return row
 
 
-def summarize(metric_files: list[str | os.PathLike]) -> pd.DataFrame:
-    frame = pd.DataFrame([summary_row(read_json(path)) for path in metric_files])
+def summarize(
+    metric_files: list[str | os.PathLike],
+    per_query_files: list[str | os.PathLike] | None = None,
+    significance: Significance | None = None,
+) -> pd.DataFrame:
+    """One row per metrics file (COLUMNS). With `significance`, the columns of its paired tests
+    follow (`significance.columns()`), from `per_query_files`: the i-th is the per-query file
+    of the i-th metrics file (`splade evaluate --per-query`)."""
+    results = [read_json(path) for path in metric_files]
+    frame = pd.DataFrame([summary_row(result) for result in results])
     columns = [c for c in ["dataset", *COLUMNS] if c in frame.columns]
+    if (per_query_files is None) != (significance is None):
+        raise ValueError("per-query files and a baseline go together")
+    if significance is not None:
+        if len(per_query_files) != len(metric_files):
+            raise SpladeError(
+                f"{len(metric_files)} metrics files but {len(per_query_files)} per-query files: one per row, in order"
+            )
+        per_query = [read_per_query(path) for path in per_query_files]
+        tests = compare_to_baseline(per_query, [result.get("labels", {}) for result in results], significance)
+        frame, columns = pd.concat([frame, tests], axis=1), [*columns, *significance.columns()]
     return frame[columns].sort_values(["model", "setting", "prune"], kind="stable").reset_index(drop=True)
 
 
@@ -52,20 +73,49 @@ def pareto_front(frame: pd.DataFrame, cost: str, metric: str) -> pd.Series:
     return frame.apply(lambda row: not dominated(row), axis=1)
 
 
-def write_summary(frame: pd.DataFrame, output_dir: str | os.PathLike, metric: str = "nDCG@10") -> dict[str, Path]:
-    """summary.csv, summary.md and plots/*.png in `output_dir`."""
+def write_summary(
+    frame: pd.DataFrame,
+    output_dir: str | os.PathLike,
+    metric: str = "nDCG@10",
+    significance: Significance | None = None,
+) -> dict[str, Path]:
+    """summary.csv, summary.md and plots/*.png in `output_dir`. With `significance` (and its
+    columns in `frame`), summary.md marks the values that differ from the baseline's, adds a
+    W/T/L column and says under the table how rows were tested."""
     if metric not in DEFAULT_METRICS:
         raise ValueError(f"metric must be one of {list(DEFAULT_METRICS)}, not {metric!r}")
     output_dir = Path(output_dir)
     paths = {"csv": output_dir / "summary.csv", "md": output_dir / "summary.md"}
     with atomic_path(paths["csv"]) as tmp:
         frame.to_csv(tmp, index=False)
-    table = format_table(frame.fillna("").to_dict("records"), [c for c in COLUMNS if c in frame.columns])
+    columns = [c for c in COLUMNS if c in frame.columns]
+    records = frame[columns].fillna("").to_dict("records")
+    legend = ""
+    if significance is not None:
+        columns.append(_mark_significance(frame, records, significance))
+        legend = "\n" + significance.legend(frame) + "\n"
     title = f"# {frame['dataset'].iloc[0]}: results\n\n" if "dataset" in frame and len(frame) else ""
     with atomic_path(paths["md"]) as tmp:
-        tmp.write_text(title + table + "\n")
+        tmp.write_text(title + format_table(records, columns) + "\n" + legend)
     paths.update(plot_summary(frame, output_dir / "plots", metric))
     return paths
+
+
+def _mark_significance(frame: pd.DataFrame, records: list[dict], significance: Significance) -> str:
+    """Append MARK to the metric cells whose corrected p-value is below α and fill a W/T/L
+    column ('baseline' on the baseline's row); returns that column's name."""
+    column = f"W/T/L {significance.metric}"
+    counts = frame[[f"{kind}_{significance.metric}" for kind in OUTCOMES]]
+    for number, record in enumerate(records):
+        for metric in DEFAULT_METRICS:
+            if metric in record and frame[p_column(metric)].iloc[number] < significance.alpha:
+                record[metric] = format_cell(record[metric]) + MARK
+        row = counts.iloc[number]
+        if row.notna().all():
+            record[column] = "/".join(str(int(count)) for count in row)
+        elif frame["baseline"].iloc[number]:
+            record[column] = "baseline"
+    return column
 
 
 def plot_summary(frame: pd.DataFrame, plot_dir: Path, metric: str) -> dict[str, Path]:

@@ -4,15 +4,24 @@ Runs are evaluated as ranked: pytrec_eval (trec_eval) would re-sort documents wi
 scores by doc id, which changes the order of integer-scored (quantized) runs, so each
 document is scored by its rank before evaluation. Queries judged but absent from the run
 count as 0 (trec_eval -c); a document is relevant when its judgment is >= 1.
+
+`write_per_query` keeps the value of every judged query, those zeros included (their mean is
+the aggregate figure), for paired significance tests between runs (`significance.py`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytrec_eval
 
+from ..data.ids import first_id_problem
+from ..errors import SpladeError
+from ..io import atomic_path
 from ..retrieve.runs import Run
 from ..sparse import SparseVectors, VectorFile
 
@@ -53,6 +62,61 @@ def evaluate_run(
     return {"metrics": means, "queries": len(judged), "queries_retrieved": retrieved, "per_query": per_query}
 
 
+# Header of a per-query file: one line per (judged query, metric), as `trec_eval -q` lists them.
+PER_QUERY_COLUMNS = ("query_id", "metric", "value")
+
+
+def write_per_query(path: str | os.PathLike, per_query: dict[str, dict[str, float]]) -> None:
+    """Per-query values (`evaluate_run(...)["per_query"]`) as a tab-separated file with the
+    header `query_id metric value`: queries in judgment order, metrics in the given order,
+    values exact (shortest round-trip repr), judged queries the run lacks as 0."""
+    found = first_id_problem(list(per_query))
+    if found is not None:
+        raise ValueError(f"query id {found[0]!r} {found[1]}: a per-query file cannot hold it")
+    with atomic_path(path) as tmp, open(tmp, "w") as out:
+        out.write("\t".join(PER_QUERY_COLUMNS) + "\n")
+        for query_id, values in per_query.items():
+            out.writelines(f"{query_id}\t{name}\t{float(value)!r}\n" for name, value in values.items())
+
+
+def read_per_query(path: str | os.PathLike) -> pd.DataFrame:
+    """A per-query file as a frame: one row per query id (the index), one column per metric
+    (NaN where a query lacks one). Anything but `write_per_query`'s format is a SpladeError
+    naming the file (and the line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpladeError(f"{path}: no such file")
+    values: dict[str, dict[str, float]] = {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if handle.readline().rstrip("\n").split("\t") != list(PER_QUERY_COLUMNS):
+                raise SpladeError(f"{path}: not a per-query file (no header line {' '.join(PER_QUERY_COLUMNS)!r})")
+            for number, line in enumerate(handle, 2):
+                fields = line.rstrip("\n").split("\t")
+                if len(fields) != len(PER_QUERY_COLUMNS):
+                    raise SpladeError(f"{path}:{number}: expected 3 tab-separated columns, got {len(fields)}")
+                query_id, metric, text = fields
+                value = _finite(text)
+                if value is None:
+                    raise SpladeError(f"{path}:{number}: value {text!r} is not a finite number")
+                if metric in values.setdefault(query_id, {}):
+                    raise SpladeError(f"{path}:{number}: query {query_id!r} has a second {metric} value")
+                values[query_id][metric] = value
+    except UnicodeDecodeError:
+        raise SpladeError(f"{path}: not a per-query file (not UTF-8 text)") from None
+    frame = pd.DataFrame.from_dict(values, orient="index", dtype=float)
+    frame.index.name = PER_QUERY_COLUMNS[0]
+    return frame
+
+
+def _finite(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if np.isfinite(value) else None
+
+
 def _batches(pairs: Iterable, size: int) -> Iterator[dict]:
     batch = {}
     for qid, ranking in pairs:
@@ -89,16 +153,17 @@ def sparsity_stats(queries: SparseVectors, docs: SparseVectors | VectorFile) -> 
     }
 
 
+def format_cell(value) -> str:
+    """A table cell: numbers to 4 decimals (whole numbers from 100 on as integers)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 100:
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
+    return str(value)
+
+
 def format_table(rows: list[dict], columns: list[str]) -> str:
     """A GitHub-flavoured Markdown table (numbers to 4 decimals)."""
-
-    def cell(value) -> str:
-        if isinstance(value, float) and value.is_integer() and abs(value) >= 100:
-            return str(int(value))
-        if isinstance(value, float):
-            return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
-        return str(value)
-
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(format_cell(row.get(c, "")) for c in columns) + " |" for row in rows]
     return "\n".join(lines)

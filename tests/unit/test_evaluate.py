@@ -98,3 +98,74 @@ def test_a_run_whose_queries_interleave_is_read_whole(tmp_path):
     with pytest.raises(UngroupedRun, match="query 'q1' are not contiguous"):
         list(iter_trec_run(tmp_path / "run.trec"))
     assert read_trec_run(tmp_path / "run.trec") == {"q1": [("a", 3.0), ("c", 2.0)], "q2": [("z", 3.0)]}
+
+
+def test_per_query_file_holds_pytrec_evals_values_and_their_mean_is_the_metric(tmp_path):
+    """Rankings of < 10 distinct scores (no cut-off, no tie): our per-query values are
+    pytrec_eval's own; judged queries the run lacks are there as 0."""
+    import pytrec_eval
+
+    from splade_core.evaluate import DEFAULT_METRICS
+    from splade_core.evaluate.metrics import read_per_query, write_per_query
+
+    rng = np.random.default_rng(3)
+    qrels = {f"q{q}": {f"d{d}": int(rng.integers(1, 3)) for d in rng.choice(40, 3, replace=False)} for q in range(30)}
+    run = {f"q{q}": [(f"d{d}", 10.0 - rank) for rank, d in enumerate(rng.permutation(40)[:9])] for q in range(25)}
+    result = evaluate_run(run, qrels)
+    write_per_query(tmp_path / "perquery.tsv", result["per_query"])
+    frame = read_per_query(tmp_path / "perquery.tsv")
+
+    measures = {measure for measure, _ in DEFAULT_METRICS.values()}
+    scored = {qid: dict(ranking) for qid, ranking in run.items()}
+    reference = pytrec_eval.RelevanceEvaluator(qrels, measures, relevance_level=1).evaluate(scored)
+    assert sorted(frame.index) == sorted(qrels) and list(frame.columns) == list(DEFAULT_METRICS)
+    for name, (measure, _) in DEFAULT_METRICS.items():
+        assert frame.loc[list(reference), name].tolist() == [reference[qid][measure] for qid in reference]
+        assert (frame.loc[[f"q{q}" for q in range(25, 30)], name] == 0).all()
+        assert np.mean(frame[name].to_numpy()) == result["metrics"][name]  # exact: values round-trip
+
+
+def test_per_query_file_is_long_tsv_with_a_header(tmp_path):
+    from splade_core.evaluate.metrics import write_per_query
+
+    write_per_query(tmp_path / "perquery.tsv", evaluate_run({"q1": [("b", 2.0), ("a", 1.0)]}, QRELS)["per_query"])
+    lines = (tmp_path / "perquery.tsv").read_text().splitlines()
+    ndcg = (1 / math.log2(3)) / (2 + 1 / math.log2(3))  # a (1) at rank 2; ideal: c (2), then a
+    assert lines[:2] == ["query_id\tmetric\tvalue", "q1\tMRR@10\t0.5"] and lines[2].startswith("q1\tnDCG@10\t")
+    assert float(lines[2].split("\t")[2]) == pytest.approx(ndcg)
+    assert len(lines) == 1 + 3 * 4 and lines[-1] == "q3\tR@1000\t0.0"
+
+
+@pytest.mark.parametrize(
+    "text,problem",
+    [
+        ("", "not a per-query file"),
+        ("qid\tmeasure\tvalue\n", "not a per-query file"),
+        ("query_id\tmetric\tvalue\nq1\tnDCG@10\n", r"perquery.tsv:2: expected 3 tab-separated columns"),
+        ("query_id\tmetric\tvalue\nq1\tnDCG@10\thigh\n", r"perquery.tsv:2: value 'high' is not a finite number"),
+        ("query_id\tmetric\tvalue\nq1\tnDCG@10\t0.5\nq1\tnDCG@10\t0.5\n", "perquery.tsv:3: query 'q1' has a second"),
+    ],
+)
+def test_a_malformed_per_query_file_is_one_error_naming_it(tmp_path, text, problem):
+    from splade_core.errors import SpladeError
+    from splade_core.evaluate.metrics import read_per_query
+
+    (tmp_path / "perquery.tsv").write_text(text)
+    with pytest.raises(SpladeError, match=problem):
+        read_per_query(tmp_path / "perquery.tsv")
+
+
+def test_evaluate_verb_writes_the_per_query_file_beside_the_metrics(tmp_path, tiny_beir, capsys):
+    import json
+
+    from splade_core.cli import main
+    from splade_core.evaluate.metrics import read_per_query
+
+    (tmp_path / "run.trec").write_text("1 Q0 31715818 1 9 t\n1 Q0 x 2 8 t\n3 Q0 x 1 9 t\n")  # other queries: none
+    argv = ["evaluate", "--run", str(tmp_path / "run.trec"), "--collection", str(tiny_beir)]
+    assert main([*argv, "--output", str(tmp_path / "m.json"), "--per-query", str(tmp_path / "perquery.tsv")]) == 0
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    frame = read_per_query(tmp_path / "perquery.tsv")
+    assert len(frame) == metrics["queries"] > metrics["queries_retrieved"] == 2
+    assert frame.loc["1", "MRR@10"] == 1.0 and (frame.drop(index="1")["MRR@10"] == 0).all()
+    assert {name: np.mean(frame[name].to_numpy()) for name in frame} == metrics["metrics"]

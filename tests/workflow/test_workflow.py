@@ -112,6 +112,32 @@ def test_training_max_lengths_in_the_config_reach_the_trainer(tmp_path, test_con
     assert train and all("--doc-max-length 128" in line and "--query-max-length 24" in line for line in train)
 
 
+def test_every_row_writes_per_query_values_that_the_summary_tests_against_the_baseline(tmp_path, test_config):
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(write_config(tmp_path, test_config)), timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    evaluations = [line for line in lines if "splade evaluate" in line]
+    written = [
+        re.search(r"--output (\S+)/metrics\.json --per-query (\S+)/perquery\.tsv ", line) for line in evaluations
+    ]
+    assert len(evaluations) == 13 and all(match and match[1] == match[2] for match in written)
+    aggregate = next(line for line in lines if "splade aggregate" in line)
+    metrics, per_query = re.findall(r"(\S+)/metrics\.json", aggregate), re.findall(r"(\S+)/perquery\.tsv", aggregate)
+    assert per_query == metrics and sorted(metrics) == sorted(match[1] for match in written)
+    baseline = "--baseline model=splade-tiny --baseline setting=pretrained --baseline prune=none --test t-test"
+    assert baseline in aggregate  # the default: the pretrained model, unpruned
+
+
+def test_a_baseline_the_study_does_not_evaluate_stops_the_plan(tmp_path, test_config):
+    config = {**test_config, "report": {"baseline": {"model": "splade-tiny", "prune": "term-99"}}}
+    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, config)), timeout=120)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("invalid config")]
+    assert result.returncode != 0 and lines == [
+        "invalid config: report.baseline.prune: 'term-99' is not one of "
+        "['none', 'document-16', 'term-10', 'agnostic-60']"
+    ]
+
+
 def test_download_stage_runs_alone_and_before_every_compute_job(finished_study):
     logs = json.loads((finished_study / "offline.json").read_text())
     rules = lambda log: set(re.findall(r"^(?:local)?rule (\w+):$", log, re.M))  # noqa: E731
@@ -132,6 +158,11 @@ def test_study_results_have_one_row_per_setting_and_pruning(finished_study):
     assert sorted(splade["prune"].unique()) == ["agnostic-60", "document-16", "none", "term-10"]
     assert len(splade) == 12 and (summary["model"] == "bm25").sum() == 1
     assert splade[["nDCG@10", "flops", "postings", "latency_p50_ms"]].notna().all().all()
+    baseline = summary[summary["baseline"]]  # the default: the pretrained model, unpruned
+    assert baseline[["model", "setting", "prune"]].values.tolist() == [["splade-tiny", "pretrained", "none"]]
+    tested = summary[~summary["baseline"]]
+    assert len(tested) == 12 and (tested["paired_queries"] == 6).all()
+    assert tested[["p_MRR@10", "p_nDCG@10", "p_R@100", "p_R@1000"]].notna().all().all()
     for plot in ("effectiveness_vs_flops", "effectiveness_vs_latency", "pruning"):
         assert (finished_study / "results" / "tiny" / "plots" / f"{plot}.png").stat().st_size > 1000
 

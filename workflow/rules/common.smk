@@ -392,18 +392,61 @@ def encode_threads():
     return config["threads"]["encode"]
 
 
-def rows(dataset):
-    """metrics.json of every row of a dataset's summary."""
+def rows(dataset, file="metrics.json"):
+    """`file` (metrics.json, perquery.tsv) of every row of a dataset's summary, in one order."""
     out = []
     for model in config["models"]:
         for setting in settings_of(model):
             for prune in prunings_of(setting):
-                out.append(
-                    f"{R}/{dataset}/{model}/{setting}/prune={prune}/metrics.json"
-                )
+                out.append(f"{R}/{dataset}/{model}/{setting}/prune={prune}/{file}")
     if config["datasets"][dataset]["bm25"]:
-        out.append(f"{R}/{dataset}/bm25/metrics.json")
+        out.append(f"{R}/{dataset}/bm25/{file}")
     return out
+
+
+def study_baseline(config):
+    """Labels of the row every other row of a summary is tested against: `report.baseline`, or
+    the first model evaluated as it is (else the first model's first setting; else BM25),
+    unpruned; or stop with one line if some dataset has no such row."""
+    chosen = config["report"]["baseline"]
+    if chosen is None:
+        models = [name for name in config["models"] if settings_of(name)]
+        pretrained = [name for name in models if PRETRAINED in settings_of(name)]
+        if not models:
+            return {"model": "bm25"}
+        model = (pretrained or models)[0]
+        return {"model": model, "setting": settings_of(model)[0], "prune": "none"}
+    where = "invalid config: report.baseline"
+    if chosen["model"] == "bm25":
+        missing = [name for name, d in config["datasets"].items() if not d["bm25"]]
+        if missing:
+            sys.exit(f"{where}: dataset {missing[0]!r} has no BM25 row (bm25: false)")
+        return {"model": "bm25"}
+    if chosen["model"] not in config["models"]:
+        sys.exit(
+            f"{where}.model: {chosen['model']!r} is neither a model of the study nor bm25"
+        )
+    labels = {
+        "model": chosen["model"],
+        "setting": PRETRAINED,
+        "prune": "none",
+        **chosen,
+    }
+    for key, allowed in (
+        ("setting", settings_of(labels["model"])),
+        ("prune", prunings_of(labels["setting"])),
+    ):
+        if labels[key] not in allowed:
+            sys.exit(f"{where}.{key}: {labels[key]!r} is not one of {allowed}")
+    return labels
+
+
+BASELINE = study_baseline(config)
+
+
+def baseline_flags():
+    """`splade aggregate --baseline` flags: the labels of the baseline row."""
+    return " ".join(f"--baseline {key}={value}" for key, value in BASELINE.items())
 
 
 def all_summaries():

@@ -8,7 +8,8 @@ rule evaluate_run:
         encoding=encoding_timings,
         training=training_timing,
     output:
-        f"{R}/{{dataset}}/{{model}}/{{setting}}/prune={{prune}}/metrics.json",
+        metrics=f"{R}/{{dataset}}/{{model}}/{{setting}}/prune={{prune}}/metrics.json",
+        per_query=f"{R}/{{dataset}}/{{model}}/{{setting}}/prune={{prune}}/perquery.tsv",
     log:
         f"{R}/logs/evaluate_run/{{dataset}}/{{model}}/{{setting}}/{{prune}}.log",
     benchmark:
@@ -27,7 +28,7 @@ rule evaluate_run:
         " --queries {input.queries} --docs {input.docs} --attach {input.retrieval} {params.timings}"
         " --label dataset={wildcards.dataset} --label model={wildcards.model}"
         " --label setting={wildcards.setting} --label prune={wildcards.prune} {params.labels}"
-        " --output {output} > {log} 2>&1"
+        " --output {output.metrics} --per-query {output.per_query} > {log} 2>&1"
 
 
 rule evaluate_bm25:
@@ -36,7 +37,8 @@ rule evaluate_bm25:
         timing=f"{R}/benchmarks/retrieve_bm25/{{dataset}}.tsv",
         collection=lambda wildcards: manifest(dataset_folder(wildcards)),
     output:
-        f"{R}/{{dataset}}/bm25/metrics.json",
+        metrics=f"{R}/{{dataset}}/bm25/metrics.json",
+        per_query=f"{R}/{{dataset}}/bm25/perquery.tsv",
     log:
         f"{R}/logs/evaluate_run/{{dataset}}/bm25.log",
     resources:
@@ -47,4 +49,4 @@ rule evaluate_bm25:
     shell:
         "splade evaluate --run {input.run} --collection {params.collection:q} --timing retrieval_s={input.timing}"
         " --label dataset={wildcards.dataset} --label model=bm25 --label setting=- --label prune=none"
-        " --output {output} > {log} 2>&1"
+        " --output {output.metrics} --per-query {output.per_query} > {log} 2>&1"

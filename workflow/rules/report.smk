@@ -1,6 +1,7 @@
 rule aggregate_results:
     input:
-        lambda wildcards: rows(wildcards.dataset),
+        metrics=lambda wildcards: rows(wildcards.dataset),
+        per_query=lambda wildcards: rows(wildcards.dataset, "perquery.tsv"),
     output:
         csv=report(
             f"{R}/{{dataset}}/summary.csv",
@@ -34,6 +35,11 @@ rule aggregate_results:
         runtime=10,
     params:
         metric=config["report"]["metric"],
+        baseline=baseline_flags(),
+        test=config["report"]["test"],
+        alpha=config["report"]["alpha"],
         output_dir=lambda wildcards, output: Path(output.csv).parent,
     shell:
-        "splade aggregate {input} --metric {params.metric:q} --output-dir {params.output_dir} > {log} 2>&1"
+        "splade aggregate {input.metrics} --per-query {input.per_query} {params.baseline}"
+        " --test {params.test} --alpha {params.alpha} --metric {params.metric:q}"
+        " --output-dir {params.output_dir} > {log} 2>&1"
