@@ -14,7 +14,14 @@ import sys
 from pathlib import Path
 
 from .errors import SpladeError
-from .registry import IMPORT_FORMATS, PRUNING_METHODS, TOP_K_PRUNING_METHODS, UNKNOWN_TOKENS
+from .registry import (
+    ANSERINI_QUERY_FORMATS,
+    EXPORT_FORMATS,
+    IMPORT_FORMATS,
+    PRUNING_METHODS,
+    TOP_K_PRUNING_METHODS,
+    UNKNOWN_TOKENS,
+)
 
 DEFAULT_MODEL = "bundled/splade-tiny"
 
@@ -62,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_encode,
         _add_merge,
         _add_import,
+        _add_export,
         _add_quantize,
         _add_prune,
         _add_index,
@@ -229,7 +237,7 @@ def _run_merge(args) -> None:
 
 def _add_import(subparsers) -> None:
     p = subparsers.add_parser(
-        "import", help="pre-encoded vectors (Anserini JsonVectorCollection, TSV queries, .npz) -> a vector file"
+        "import", help="pre-encoded vectors (Anserini JsonVectorCollection, TSV queries, CIFF, .npz) -> a vector file"
     )
     p.add_argument("inputs", nargs="+", type=Path, help="files in row order (shards: the first one first)")
     p.add_argument("--output", required=True, type=Path)
@@ -247,6 +255,46 @@ def _run_import(args) -> None:
     meta = {"model": args.vocabulary} if args.vocabulary else {}
     stats = import_vectors(
         args.inputs, args.output, vocabulary, format=args.format, scale=args.scale, unknown=args.unknown, meta=meta
+    )
+    print(json.dumps({"output": str(args.output), **stats}))
+
+
+def _add_export(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="quantized vectors -> Anserini JsonVectorCollection documents / TSV queries, or a CIFF index (PISA, BMP)",
+        description="Write quantized vectors for another engine, streamed; the output is gzip-compressed only when its"
+        " name ends in .gz (or with --gzip).",
+    )
+    p.add_argument("input", type=_existing_file, help="quantized sparse-vector file (.npz; `splade quantize` first)")
+    p.add_argument("--format", required=True, choices=EXPORT_FORMATS, help="anserini (JSON lines / TSV) or ciff")
+    p.add_argument("--output", required=True, type=Path, help="file to write (docs.jsonl, queries.tsv, docs.ciff...)")
+    p.add_argument(
+        "--model", help="model (folder, HF id, bundled/<name>) whose tokenizer names the term ids (default: the file's)"
+    )
+    p.add_argument("--queries", action="store_true", help="the rows are queries: Anserini topics (not for ciff)")
+    p.add_argument(
+        "--query-format", choices=ANSERINI_QUERY_FORMATS, default="tsv", help="topics as TSV (TsvString) or JSON"
+    )
+    p.add_argument("--gzip", action="store_true", help="gzip-compress whatever the output's name")
+    p.add_argument("--description", help="CIFF header description (default: the model and the quantization scale)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args) -> None:
+    from .sparse.export import export_file
+
+    stats = export_file(
+        args.input,
+        args.output,
+        args.format,
+        args.model,
+        queries=args.queries,
+        query_format=args.query_format,
+        compress=True if args.gzip else None,
+        description=args.description,
+        progress=not args.no_progress,
     )
     print(json.dumps({"output": str(args.output), **stats}))
 

@@ -7,14 +7,18 @@ What `export` writes, and what is published for Anserini's SPLADE regressions, r
   or many (published corpora come as shards; they are read in the order given);
 - ``tsv``: pretokenized queries ``query_id<TAB>token token ...``, a token's weight being how
   many times it appears (Anserini's TsvString topics);
-- ``npz``: this project's own files, e.g. encoded elsewhere.
+- ``npz``: this project's own files, e.g. encoded elsewhere;
+- ``ciff``: a CIFF index (``.ciff``, plain or ``.gz``; what `export` writes, what Anserini
+  exports from Lucene): one row per DocRecord in docid order, its id the collection_docid, a
+  term's weight its tf (`splade_core.sparse.ciff.CiffReader` transposes the postings with
+  bounded memory).
 
 Tokens become term ids through a vocabulary (the tokenizer of the model that encoded the
 vectors). A token the vocabulary lacks is an error naming the file and line, or, with
 ``unknown="drop"``, dropped and counted. Weights are divided by `scale` (published Anserini
 vectors are impacts, weights ×100) and written as float32, so a study quantizes imported
 vectors exactly as its own; a quantized ``.npz`` is divided by its own scale. Rows stream in
-blocks: memory is one block plus the ids.
+blocks: memory is one block plus the ids (CIFF: see `CiffReader`).
 """
 
 from __future__ import annotations
@@ -32,17 +36,20 @@ import pandas as pd
 from ..errors import SpladeError
 from ..registry import IMPORT_FORMATS as FORMATS
 from ..registry import UNKNOWN_TOKENS
+from .ciff import CiffReader
 from .vectors import SparseVectorsWriter, VectorFile
 
 _BLOCK_ROWS = 50_000
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """The format of a file from its name: .npz, .tsv[.gz], else JSON lines (.jsonl, .json[.gz])."""
+    """The format of a file from its name: .npz, .ciff[.gz], .tsv[.gz], else JSON lines (.jsonl,
+    .json[.gz])."""
     name = Path(path).name.removesuffix(".gz")
-    if name.endswith(".npz"):
-        return "npz"
-    return "tsv" if name.endswith(".tsv") else "jsonl"
+    for suffix in ("npz", "ciff", "tsv"):
+        if name.endswith(f".{suffix}"):
+            return suffix
+    return "jsonl"
 
 
 class Vocabulary:
@@ -74,6 +81,11 @@ class Vocabulary:
     def ids_of(self, tokens: Sequence[str]) -> np.ndarray:
         """Term id of each token, -1 where the vocabulary lacks it."""
         return self.tokens.get_indexer(pd.Index(tokens, dtype=object))
+
+    def check_size(self, vocab_size: int, path: str | os.PathLike) -> None:
+        """Stop unless a vector file of `vocab_size` terms is numbered by this vocabulary."""
+        if vocab_size != len(self):
+            raise SpladeError(f"{path}: {vocab_size} terms, the vocabulary of {self.name} {len(self)}")
 
 
 def import_vectors(
@@ -109,12 +121,36 @@ def import_vectors(
     dropped = 0
     with SparseVectorsWriter(output, len(vocabulary), np.float32, record) as writer:
         for path in paths:
+            if kind == "ciff":
+                dropped += _append_ciff(writer, Path(path), vocabulary, scale, unknown)
+                continue
             for block in _blocks(Path(path), kind):
                 rows, dropped_here = _to_rows(block, vocabulary, scale, unknown, Path(path))
                 writer.append(*rows)
                 dropped += dropped_here
         source["dropped_tokens"] = dropped
     return {"rows": writer.rows, "nnz": writer.nnz, "dropped_tokens": dropped, "format": kind}
+
+
+def _append_ciff(writer: SparseVectorsWriter, path: Path, vocabulary: Vocabulary, scale: float, unknown: str) -> int:
+    """Append a CIFF file's documents (docid order) to `writer`; returns the postings dropped."""
+    reader = CiffReader(path)
+    scan = reader.scan()
+    terms = vocabulary.ids_of(scan.terms)
+    missing = terms < 0
+    if missing.any() and unknown == "error":
+        first = int(np.argmax(missing))
+        raise SpladeError(
+            f"{path}: term {scan.terms[first]!r} (postings list {first + 1}) is not in the vocabulary of "
+            f"{vocabulary.name} (unknown: drop skips such terms)"
+        )
+    known = terms[~missing]
+    if len(np.unique(known)) != len(known):
+        values, counts = np.unique(known, return_counts=True)
+        raise SpladeError(f"{path}: term {vocabulary.tokens[values[np.argmax(counts > 1)]]!r} has two postings lists")
+    for indptr, indices, tfs, ids in reader.blocks(scan, terms, writer.path):
+        writer.append(indptr, indices, (tfs / scale).astype(np.float32), ids)
+    return int(scan.lengths[missing].sum())
 
 
 def _blocks(path: Path, kind: str) -> Iterator[list[tuple[int, str, dict]]]:
@@ -193,8 +229,8 @@ def _import_npz(paths, output, vocabulary: Vocabulary | None, meta: Mapping | No
     """This project's files, concatenated; quantized ones are divided by their scale."""
     with VectorFile(paths[0]) as first:
         vocab_size = first.vocab_size
-    if vocabulary is not None and len(vocabulary) != vocab_size:
-        raise SpladeError(f"{paths[0]}: {vocab_size} terms, the vocabulary of {vocabulary.name} {len(vocabulary)}")
+    if vocabulary is not None:
+        vocabulary.check_size(vocab_size, paths[0])
     record = {**(meta or {}), "imported": {"files": [str(p) for p in paths], "format": "npz"}}
     with SparseVectorsWriter(output, vocab_size, np.float32, record) as writer:
         for path in paths:

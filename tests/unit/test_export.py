@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from splade_core.sparse import SparseVectors, export
+from splade_core.sparse import SparseVectors, VectorFile, ciff, export
 from splade_core.sparse.export import write_anserini_docs, write_anserini_queries, write_ciff
 
 VOCAB = ["[PAD]", "the", "##ing", "cat", "dog", "zebra", "apple", "run"]
@@ -184,3 +184,48 @@ def test_anserini_queries_jsonl_and_bad_tokens(tmp_path):
         write_anserini_queries(vectors(), spaced, tmp_path / "q.tsv")
     with pytest.raises(ValueError, match="query format"):
         write_anserini_queries(vectors(), VOCAB, tmp_path / "q.xml", format="xml")
+
+
+# --- streaming: what a VectorFile streams equals what the whole file in memory gives ------------
+
+
+def many(rows: int = 400, vocab: int = 50, seed: int = 1) -> SparseVectors:
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((rows, vocab)) < 0.2) * rng.integers(1, 300, (rows, vocab))
+    dense[::7] = 0  # empty documents too
+    return SparseVectors.from_csr(dense.astype(np.uint16), [f"doc-{i}" for i in range(rows)])
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_ciff_from_a_vector_file_in_chunks_and_term_groups_equals_the_in_memory_one(tmp_path, monkeypatch, compress):
+    original = many()
+    original.save(tmp_path / "docs.npz")
+    write_ciff(original, tmp_path / "memory.ciff", compress=compress)
+    monkeypatch.setattr(ciff, "_BLOCK_POSTINGS", 97)  # dozens of term groups
+    with VectorFile(tmp_path / "docs.npz") as streamed:
+        monkeypatch.setattr(streamed, "chunks", lambda: VectorFile.chunks(streamed, max_entries=131))
+        write_ciff(streamed, tmp_path / "streamed.ciff", compress=compress)
+    written = (tmp_path / "streamed.ciff").read_bytes()
+    assert written == (tmp_path / "memory.ciff").read_bytes()
+    assert (written[:2] == b"\x1f\x8b") == compress  # the gzip magic only when asked
+    (tmp_path / "plain.ciff").write_bytes(gzip.decompress(written) if compress else written)
+    _, lists, docs = read_ciff(tmp_path / "plain.ciff")
+    dense = original.to_csr().toarray()
+    assert [term for term, *_ in lists] == sorted(str(t) for t in np.flatnonzero(dense.any(axis=0)))
+    for term, *_, postings in lists:
+        column = dense[:, int(term)]
+        assert postings == [(int(d), int(column[d])) for d in np.flatnonzero(column)]
+    assert docs == [(row, f"doc-{row}", int(dense[row].sum())) for row in range(len(dense))]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs.npz", "memory.ciff", "plain.ciff", "streamed.ciff"]
+
+
+def test_anserini_documents_streamed_from_a_vector_file(tmp_path, monkeypatch):
+    original = many(rows=60)
+    original.save(tmp_path / "docs.npz")
+    tokens = [f"w{i}" for i in range(original.vocab_size)]
+    write_anserini_docs(original, tokens, tmp_path / "memory.jsonl")
+    with VectorFile(tmp_path / "docs.npz") as streamed:
+        monkeypatch.setattr(streamed, "chunks", lambda: VectorFile.chunks(streamed, max_entries=50))
+        write_anserini_docs(streamed, tokens, tmp_path / "streamed.jsonl", compress=True)
+    with gzip.open(tmp_path / "streamed.jsonl", "rb") as streamed_lines:
+        assert streamed_lines.read() == (tmp_path / "memory.jsonl").read_bytes()

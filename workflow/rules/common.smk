@@ -537,3 +537,62 @@ def timing_flags(named_files):
         for name, files in named_files.items()
         for path in files
     )
+
+
+# --- exports for other engines (rules/export.smk) --------------------------------------------
+
+
+EXPORT_FILES = {
+    "anserini": "jsonl",
+    "ciff": "ciff",
+}  # format folder -> its documents' file
+
+
+def export_format(wildcards):
+    """`splade export --format` of a document export: its folder, which the file name matches
+    (anserini/docs.jsonl[.gz], ciff/docs.ciff[.gz])."""
+    if wildcards.ext.removesuffix(".gz") != EXPORT_FILES[wildcards.format]:
+        raise ValueError(
+            f"{wildcards.format}/docs.{wildcards.ext}: the {wildcards.format} export is"
+            f" docs.{EXPORT_FILES[wildcards.format]} (or .gz)"
+        )
+    return wildcards.format
+
+
+def export_model(wildcards):
+    """The model whose tokenizer names the vectors' terms: the one that encoded them, or the
+    downloaded `path` of pre-encoded vectors."""
+    if wildcards.model not in IMPORTS:
+        return model_dir(wildcards)
+    if not needs_model(wildcards.model):
+        raise ValueError(
+            f"models.{wildcards.model}: its vectors are .npz files, so no tokenizer is downloaded"
+            " to name their terms: export them with `splade export --model` by hand"
+        )
+    return base_model(wildcards)
+
+
+def export_model_input(wildcards):
+    return (
+        vocabulary_input(wildcards)
+        if wildcards.model in IMPORTS
+        else model_input(wildcards)
+    )
+
+
+def all_exports():
+    """Every model setting's unpruned vectors, for Anserini and as CIFF (a corpus shared by
+    datasets once); models whose tokenizer is not downloaded (.npz imports) are left out.
+    """
+    out = []
+    for dataset in config["datasets"]:
+        for model in config["models"]:
+            if not needs_model(model):
+                continue
+            for setting in settings_of(model):
+                docs = f"{R}/export/{corpus_of(dataset)}/{model}/{setting}/prune=none"
+                out += [f"{docs}/anserini/docs.jsonl", f"{docs}/ciff/docs.ciff"]
+                out.append(
+                    f"{R}/export/{dataset}/{model}/{setting}/anserini/queries.tsv"
+                )
+    return list(dict.fromkeys(out))
