@@ -16,6 +16,8 @@ from pathlib import Path
 from .errors import SpladeError
 from .registry import (
     ANSERINI_QUERY_FORMATS,
+    BM25_B,
+    BM25_K1,
     EXPORT_FORMATS,
     IMPORT_FORMATS,
     PRUNING_METHODS,
@@ -435,8 +437,8 @@ def _add_bm25(subparsers) -> None:
     p.add_argument("--collection", required=True, help="ir_datasets id, BEIR folder[:split] or bundled/<name>")
     p.add_argument("--output", required=True, type=Path, help="TREC run file to write")
     p.add_argument("--k", type=int, default=1000)
-    p.add_argument("--k1", type=float, default=0.9)
-    p.add_argument("--b", type=float, default=0.4)
+    p.add_argument("--k1", type=float, default=BM25_K1)
+    p.add_argument("--b", type=float, default=BM25_B)
     p.set_defaults(func=_run_bm25)
 
 

@@ -30,6 +30,8 @@ EXPORT_FORMATS = ("anserini", "ciff")
 ANSERINI_QUERY_FORMATS = ("tsv", "jsonl")  # topics for TsvString, or JSON vectors
 # Paired tests of a summary's rows against its baseline row (splade_core.evaluate.significance).
 SIGNIFICANCE_TESTS = ("t-test", "permutation")
+# BM25 of the baseline run and of mining (splade_core.retrieve.bm25): Anserini's MS MARCO k1, b.
+BM25_K1, BM25_B = 0.9, 0.4
 # splade_config.json key of a model whose query side is a bag of the query's tokens.
 INFERENCE_FREE_KEY = "inference_free_query"
 BUNDLED_MODELS = {"bundled/splade-tiny": "splade-tiny"}

@@ -1,8 +1,9 @@
 """Mining training examples from a collection with relevance judgments (qrels): positives are
 the judged-relevant documents, negatives the top retrieved documents that are not judged at all
-(BM25 through ``bm25s``, or exact sparse dot products of a SPLADE model's vectors), and teacher
-scores, when asked for, come from a cross-encoder (any HF sequence-classification id or folder)
-or from the starting SPLADE model itself ("self": SPLADE++ self-distillation, score = q·d).
+(BM25, or exact sparse dot products of a SPLADE model's vectors, both from
+`splade_core.retrieve`), and teacher scores, when asked for, come from a cross-encoder (any HF
+sequence-classification id or folder) or from the starting SPLADE model itself ("self":
+SPLADE++ self-distillation, score = q·d).
 
 Mining is deterministic (no randomness; ties broken by document order). It holds the
 collection's texts in memory: at MS MARCO scale, point the training config at published
@@ -23,8 +24,6 @@ from ..registry import MINE_METHODS
 from .collections import load_collection
 from .examples import TrainingExample
 
-# BM25 parameters of the Anserini/Pyserini MS MARCO baseline, the usual hard-negative source.
-BM25_K1, BM25_B = 0.9, 0.4
 ENCODE_BATCH = 32
 
 
@@ -161,47 +160,24 @@ def _interleave(rankings: Sequence[Sequence[int]]) -> list[int]:
 
 
 def bm25_rankings(doc_texts: Sequence[str], queries: Sequence[str], depth: int) -> list[list[int]]:
-    """Top `depth` document indices per query by BM25 (k1 0.9, b 0.4, English stopwords)."""
-    import bm25s
+    """Top `depth` document indices per query by BM25 (`splade_core.retrieve.bm25`)."""
+    from ..retrieve.bm25 import BM25
 
-    depth = min(depth, len(doc_texts))
-    corpus_tokens = bm25s.tokenize(list(doc_texts), stopwords="en", show_progress=False)
-    retriever = bm25s.BM25(k1=BM25_K1, b=BM25_B)
-    retriever.index(corpus_tokens, show_progress=False)
-    query_tokens = bm25s.tokenize(list(queries), stopwords="en", return_ids=False, show_progress=False)
-    rankings = []
-    for tokens in query_tokens:
-        known = [t for t in tokens if t in retriever.vocab_dict]
-        scores = retriever.get_scores(known) if known else np.zeros(len(doc_texts), dtype=np.float32)
-        rankings.append(_top_k(np.asarray(scores), depth, positive_only=True))
-    return rankings
+    rows, _ = BM25(doc_texts).topk(queries, min(depth, len(doc_texts)))
+    return _rankings(rows)
 
 
-def sparse_rankings(
-    query_matrix: sp.csr_array, doc_matrix: sp.csr_array, depth: int, chunk: int = 256
-) -> list[list[int]]:
+def sparse_rankings(query_matrix: sp.csr_array, doc_matrix: sp.csr_array, depth: int) -> list[list[int]]:
     """Top `depth` document indices per query by exact sparse dot product."""
-    depth = min(depth, doc_matrix.shape[0])
-    doc_t = doc_matrix.T.tocsr()
-    rankings = []
-    for start in range(0, query_matrix.shape[0], chunk):
-        scores = (query_matrix[start : start + chunk] @ doc_t).toarray()
-        rankings.extend(_top_k(row, depth, positive_only=True) for row in scores)
-    return rankings
+    from ..retrieve.brute_force import brute_force_search
+
+    rows, _ = brute_force_search(query_matrix, doc_matrix, min(depth, doc_matrix.shape[0]))
+    return _rankings(rows)
 
 
-def _top_k(scores: np.ndarray, k: int, positive_only: bool = False) -> list[int]:
-    """Indices of the k highest scores, best first, ties broken by lower index."""
-    if k < len(scores):
-        # Everything strictly above the k-th value, then the tied ones in index order.
-        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
-        candidates = np.flatnonzero(scores >= kth)
-    else:
-        candidates = np.arange(len(scores))
-    order = candidates[np.lexsort((candidates, -scores[candidates]))][:k]
-    if positive_only:
-        order = order[scores[order] > 0]
-    return order.tolist()
+def _rankings(rows: np.ndarray) -> list[list[int]]:
+    """Each row of top-k document indices without its empty (-1) places."""
+    return [row[row >= 0].tolist() for row in rows]
 
 
 def encode_sparse(
