@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_bm25,
         _add_evaluate,
         _add_aggregate,
+        _add_verify,
         _add_info,
     ):
         add(subparsers)
@@ -589,6 +590,44 @@ def _run_aggregate(args) -> None:
     print(paths["md"].read_text())
     for name, path in paths.items():
         print(f"{name}: {path}")
+
+
+def _add_verify(subparsers) -> None:
+    p = subparsers.add_parser(
+        "verify", help="check a summary against expected figures within their tolerances (exit 2 on a mismatch)"
+    )
+    p.add_argument("--summary", required=True, type=Path, help="summary.csv of `splade aggregate`")
+    p.add_argument("--expected", required=True, type=Path, help="YAML of expected figures and tolerances")
+    p.add_argument("--dataset", help="the expected file's dataset to check (default: the summary's)")
+    p.add_argument("--output", type=Path, help="also write the table of checks to this file (when all pass)")
+    p.add_argument(
+        "--write-expected",
+        action="store_true",
+        help="instead, write the summary's figures into --expected as the dataset's rows "
+        "(other datasets, tolerances and leading comments kept)",
+    )
+    p.set_defaults(func=_run_verify)
+
+
+def _run_verify(args) -> None:
+    from .evaluate.verify import read_summary, summary_dataset, verify_summary, write_expected
+
+    frame = read_summary(args.summary)
+    if args.write_expected:
+        dataset = args.dataset or summary_dataset(frame, {"datasets": {}})
+        write_expected(args.expected, frame, dataset, header=f"Expected figures, from {args.summary}.")
+        print(f"expected: {args.expected} (dataset {dataset}, from {args.summary})")
+        return
+    verification = verify_summary(frame, args.expected, args.dataset)
+    table = verification.table()
+    print(table, end="")
+    if not verification.ok:
+        raise SpladeError(verification.verdict())
+    if args.output:
+        from .io import atomic_path
+
+        with atomic_path(args.output) as tmp:
+            tmp.write_text(table)
 
 
 def _add_info(subparsers) -> None:

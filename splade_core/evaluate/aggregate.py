@@ -97,8 +97,29 @@ def write_summary(
     title = f"# {frame['dataset'].iloc[0]}: results\n\n" if "dataset" in frame and len(frame) else ""
     with atomic_path(paths["md"]) as tmp:
         tmp.write_text(title + format_table(records, columns) + "\n" + legend)
+    paths["html"] = _write_html(output_dir / "summary.html", title, records, columns, legend)
     paths.update(plot_summary(frame, output_dir / "plots", metric))
     return paths
+
+
+def _write_html(path: Path, title: str, records: list[dict], columns: list[str], legend: str) -> Path:
+    """summary.md's table (markers and W/T/L included) as a standalone HTML page, for the report."""
+    import html
+
+    table = pd.DataFrame([{c: format_cell(r.get(c, "")) for c in columns} for r in records], columns=columns)
+    style = (
+        "body{font:13px sans-serif;margin:12px}table{border-collapse:collapse}"
+        "th,td{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}"
+        "th{background:#f3f3f3}tr:nth-child(even){background:#fafafa}"
+    )
+    body = [f"<h2>{html.escape(title.strip('# ').strip())}</h2>" if title else ""]
+    body.append(table.to_html(index=False, border=0))
+    body += [f"<p>{html.escape(paragraph.strip())}</p>" for paragraph in legend.split("\n\n") if paragraph.strip()]
+    head = f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{style}</style></head>"
+    page = f"{head}<body>{''.join(body)}</body></html>"
+    with atomic_path(path, suffix=".html") as tmp:  # ASCII: markers survive the report's data URI
+        tmp.write_bytes(page.encode("ascii", "xmlcharrefreplace") + b"\n")
+    return path
 
 
 def _mark_significance(frame: pd.DataFrame, records: list[dict], significance: Significance) -> str:
@@ -147,7 +168,11 @@ def _tradeoff_plot(frame: pd.DataFrame, cost: str, cost_label: str, metric: str,
                     row["setting"], (row[cost], row[metric]), fontsize=7, xytext=(4, 3), textcoords="offset points"
                 )
         best = data[front].sort_values(cost)
-        ax.plot(best[cost], best[metric], "k--", lw=1, label="Pareto front", zorder=2)
+        if len(best) > 1:
+            ax.plot(best[cost], best[metric], "k--", lw=1, label="Pareto front", zorder=2)
+        else:  # one setting dominates: ring it (a one-point line draws nothing beside its label)
+            ring = {"s": 180, "facecolors": "none", "edgecolors": "k"}
+            ax.scatter(best[cost], best[metric], **ring, label="Pareto front", zorder=2)
         ax.legend(fontsize=8)
     ax.set_xlabel(cost_label)
     ax.set_ylabel(metric)

@@ -81,14 +81,15 @@ def test_config() -> dict:
 @pytest.fixture(scope="session")
 def finished_study(tmp_path_factory, test_config) -> Path:
     """The .test study run to completion once, in its own folder: the download stage first, then
-    everything else with the caches empty and the hub off (compute jobs are offline)."""
+    everything else with the caches empty and the hub off (compute jobs are offline), verified
+    against .test/config/expected.yaml (`snakemake verify`)."""
     workdir = tmp_path_factory.mktemp("study")
     configfile = str(write_config(workdir, test_config))
     downloaded = snakemake(workdir, "download", "--cores", "2", "--configfile", configfile)
     assert downloaded.returncode == 0, downloaded.stderr[-4000:]
     offline = offline_caches(tmp_path_factory.mktemp("caches"))
-    result = snakemake(workdir, "--cores", "2", "--configfile", configfile, env=offline)
-    assert result.returncode == 0, result.stderr[-4000:]
+    result = snakemake(workdir, "all", "verify", "--cores", "2", "--configfile", configfile, env=offline)
+    assert result.returncode == 0, result.stderr[-4000:]  # verify: the figures of .test/config/expected.yaml
     assert untouched(offline), "a compute job wrote into the ir_datasets or HF cache"
     (workdir / "offline.json").write_text(json.dumps({"downloaded": downloaded.stderr, "study": result.stderr}))
     return workdir

@@ -181,7 +181,7 @@ def test_adding_a_lambda_schedules_only_its_chain_and_aggregation(finished_study
     assert jobs["train_model"] == 1 and jobs["encode_corpus"] == 2 and jobs["aggregate_results"] == 1
     per_pruning = {"build_index", "retrieve", "evaluate_run"}
     assert all(jobs[rule] == 4 for rule in per_pruning) and jobs["prune_index"] == 3
-    assert set(jobs) == STUDY_CHAIN | per_pruning | {"prune_index", "aggregate_results", "all"}
+    assert set(jobs) == STUDY_CHAIN | per_pruning | {"prune_index", "aggregate_results", "tabulate_benchmarks", "all"}
     assert "lq=0.01_ld=0.02" in result.stdout
 
 
@@ -195,6 +195,7 @@ def test_changing_a_pruning_value_reruns_only_pruning_retrieval_and_evaluation(f
         "retrieve": 3,
         "evaluate_run": 3,
         "aggregate_results": 1,
+        "tabulate_benchmarks": 1,
         "all": 1,
     }
 

@@ -1,3 +1,6 @@
+import json
+
+
 rule aggregate_results:
     input:
         metrics=lambda wildcards: rows(wildcards.dataset),
@@ -5,6 +8,12 @@ rule aggregate_results:
     output:
         csv=report(
             f"{R}/{{dataset}}/summary.csv",
+            caption="../report/summary_csv.rst",
+            category="Results",
+            subcategory="{dataset}",
+        ),
+        html=report(
+            f"{R}/{{dataset}}/summary.html",
             caption="../report/summary.rst",
             category="Results",
             subcategory="{dataset}",
@@ -43,3 +52,31 @@ rule aggregate_results:
         "splade aggregate {input.metrics} --per-query {input.per_query} {params.baseline}"
         " --test {params.test} --alpha {params.alpha} --metric {params.metric:q}"
         " --output-dir {params.output_dir} > {log} 2>&1"
+
+
+# Report glue (scripts/report_pages.py): the time of every rule from its benchmark files, and
+# the config as validated (defaults filled in), as pages of the HTML report. Runs after every summary.
+rule tabulate_benchmarks:
+    input:
+        all_summaries(),
+        [f"{R}/{dataset}/summary.html" for dataset in config["datasets"]],
+    output:
+        benchmarks=report(
+            f"{R}/report/benchmarks.html",
+            caption="../report/benchmarks.rst",
+            category="Study",
+        ),
+        config=report(
+            f"{R}/report/config.html",
+            caption="../report/config.rst",
+            category="Study",
+        ),
+    log:
+        f"{R}/logs/tabulate_benchmarks.log",
+    localrule: True
+    params:
+        benchmarks=f"{R}/benchmarks",
+        config=json.loads(json.dumps(config)),
+        configfiles=[str(path) for path in workflow.configfiles],
+    script:
+        "../scripts/report_pages.py"

@@ -1,0 +1,42 @@
+# Expected figures, verified (`snakemake verify`): each dataset's summary against the YAML that
+# `report.expected` names, within its tolerances. The file is checked when the plan is made.
+from splade_core.evaluate.verify import read_expected
+
+
+def expected_file(path):
+    """`path` from the working directory; else, if relative, from the repository root, where
+    the shipped configs' files are (a study run with --directory elsewhere finds them).
+    """
+    if path is None or os.path.isabs(path) or os.path.exists(path):
+        return path
+    shipped = Path(workflow.basedir).parent / path
+    return str(shipped) if shipped.exists() else path
+
+
+EXPECTED = expected_file(config["report"]["expected"])
+if EXPECTED is not None:
+    try:
+        read_expected(EXPECTED)
+    except SpladeError as exc:
+        sys.exit(f"invalid config: report.expected: {' '.join(str(exc).split())}")
+
+
+def all_verifications():
+    """One verify.txt per dataset; none without an expected file."""
+    if EXPECTED is None:
+        return []
+    return [f"{R}/{dataset}/verify.txt" for dataset in config["datasets"]]
+
+
+rule verify_results:
+    input:
+        summary=f"{R}/{{dataset}}/summary.csv",
+        expected=EXPECTED or [],
+    output:
+        f"{R}/{{dataset}}/verify.txt",
+    log:
+        f"{R}/logs/verify_results/{{dataset}}.log",
+    localrule: True
+    shell:
+        "splade verify --summary {input.summary} --expected {input.expected:q}"
+        " --dataset {wildcards.dataset:q} --output {output} > {log} 2>&1"
