@@ -273,8 +273,9 @@ def _example_fields(record: dict, where: str) -> tuple[str, list[str], list[str]
     return str(record["qid"]), [str(p) for p in positives], [str(n) for n in negatives], scores
 
 
-_TSV_BLOCK_BYTES = 1 << 26  # read at once: ~1.7 M MS MARCO triples
+_TSV_BLOCK_BYTES = 1 << 24  # read at once: ~430,000 MS MARCO triples
 _GATHER_FIELDS = 1 << 18  # fields copied into a fixed-width array at once
+_GROUP_LINES = 1 << 22  # lines grouped per query at once (whole queries): ~60 bytes a line
 _WHITESPACE_BYTES = np.zeros(256, dtype=bool)
 _WHITESPACE_BYTES[[9, 10, 11, 12, 13, 32]] = True
 _TSV_LAYOUTS = "expected 3 columns (qid, pid+, pid-) or 5 (score+, score-, qid, pid+, pid-)"
@@ -423,8 +424,9 @@ def _read_tsv_examples(path: Path) -> Examples:
     """MS MARCO id triples (3 columns) or teacher-margin files (5 columns), merged per query.
 
     Parsed with numpy a block at a time, ids numbered as they come: a line costs 12 bytes of
-    int32 numbers (36 with scores), grouping the lines per query peaks at about 100 bytes a
-    line more (measured by benchmarks/training_data.py)."""
+    int32 numbers (36 with scores) until the lines are grouped per query, a run of queries at a
+    time. All told, a 40 M-line teacher file (1.4 GB, 8.8 M distinct passages) peaks at 3.5 GB
+    (benchmarks/training_data.py)."""
     tables = {"query": _IdTable("query"), "document": _IdTable("document")}
     columns: dict[str, list[np.ndarray]] = {"query": [], "pos": [], "neg": [], "line": [], "scores": []}
     lines = 0
@@ -434,29 +436,87 @@ def _read_tsv_examples(path: Path) -> Examples:
             columns[key].append(value)
         lines += len(query)
     empty = {"query": np.int32, "pos": np.int32, "neg": np.int32, "line": np.int64, "scores": np.float64}
-    arrays = {key: np.concatenate(parts) if parts else np.zeros(0, empty[key]) for key, parts in columns.items()}
+    arrays = {}
+    for key in empty:  # one column at a time, its blocks dropped as it is joined
+        parts = columns.pop(key)
+        arrays[key] = np.concatenate(parts) if parts else np.zeros(0, empty[key])
+        del parts
     arrays["scores"] = arrays["scores"].reshape(-1, 2)
-    return _group_lines(tables["query"].ids, tables["document"].ids, **arrays)
+    return _group_lines(tables["query"].ids, tables["document"].ids, arrays)
 
 
-def _group_lines(query_ids, doc_ids, query, pos, neg, line, scores) -> Examples:
-    """Examples of parsed lines: `query`, `pos`, `neg` numbers per line (queries numbered in
-    order of first appearance); `scores` (score+, score-) of the lines `line` that carry them.
-    Distinct (query, document) pairs are numbered once, over both roles, by pandas' hash
-    table; everything else is arrays indexed by those numbers."""
+def _group_lines(query_ids: np.ndarray, doc_ids: np.ndarray, lines: dict[str, np.ndarray]) -> Examples:
+    """Examples of parsed lines, taken from `lines` (which is emptied): ``query``, ``pos``,
+    ``neg`` numbers per line (queries numbered in order of first appearance); ``scores``
+    (score+, score-) of the lines ``line`` that carry them. The lines are put in query order
+    (stably: a query's lines keep their file order) and grouped a run of whole queries at a
+    time (`_GROUP_LINES` lines), so the hash table that numbers distinct (query, document) pairs
+    stays small whatever the file's size."""
+    query, n_lines, n_queries = lines["query"], len(lines["query"]), len(query_ids)
+    index = np.int32 if 2 * n_lines < 1 << 31 else np.int64
+    score_row = np.full(n_lines, -1, dtype=index)
+    score_row[lines["line"]] = np.arange(len(lines["line"]), dtype=index)
+    scored = np.zeros(n_queries, dtype=bool)
+    scored[query[lines["line"]]] = True
+    order = np.argsort(query, kind="stable").astype(index)
+    starts = np.searchsorted(query[order], np.arange(n_queries + 1))  # query q: order[starts[q]:starts[q + 1]]
+    parts: dict[str, list[np.ndarray]] = {
+        key: [] for key in ("pos_count", "pos", "pos_score", "neg_count", "neg", "neg_score")
+    }
+    first = 0
+    while first < n_queries:
+        stop = max(int(np.searchsorted(starts, starts[first] + _GROUP_LINES, side="right")) - 1, first + 1)
+        stop = min(stop, n_queries)
+        picked = order[starts[first] : starts[stop]]
+        chunk = _group_queries(
+            query[picked] - first,
+            lines["pos"][picked],
+            lines["neg"][picked],
+            score_row[picked],
+            lines["scores"],
+            stop - first,
+        )
+        for key, value in chunk.items():
+            parts[key].append(value)
+        first = stop
+    lines.clear()  # the lines are grouped: free them before the examples are assembled
+    joined = {key: np.concatenate(value) if value else np.zeros(0) for key, value in parts.items()}
+
+    def pointer(counts: np.ndarray) -> np.ndarray:
+        ptr = np.zeros(n_queries + 1, dtype=np.int64)
+        np.cumsum(counts, out=ptr[1:])
+        return ptr
+
+    return _sorted_docs(
+        doc_ids,
+        query_ids,
+        (pointer(joined["pos_count"]), joined["pos"].astype(np.int32)),
+        (pointer(joined["neg_count"]), joined["neg"].astype(np.int32)),
+        joined["pos_score"].astype(np.float64),
+        joined["neg_score"].astype(np.float64),
+        scored,
+    )
+
+
+def _group_queries(query, pos, neg, score_row, scores, n_queries: int) -> dict[str, np.ndarray]:
+    """Positives and negatives (with their scores) of queries 0..`n_queries`-1, from their
+    lines in file order: `query`, `pos`, `neg` numbers and `score_row`, the row of `scores`
+    holding the line's (score+, score-), or -1. Distinct (query, document) pairs are numbered
+    once, over both roles, by pandas' hash table; a pair's score is from the last entry that
+    scored it (a line's + before its -); a negative that is also a positive is dropped."""
     import pandas as pd
 
-    n_queries, n_docs = len(query_ids), np.int64(max(len(doc_ids), 1))
+    n_docs = np.int64(max(int(max(pos.max(initial=0), neg.max(initial=0))) + 1, 1))
     keys = np.empty(2 * len(query), dtype=np.int64)  # entry 2i: line i's (query, +), 2i + 1: its (query, -)
-    keys[0::2] = query.astype(np.int64) * n_docs + pos
-    keys[1::2] = query.astype(np.int64) * n_docs + neg
+    keys[0::2] = query * n_docs + pos
+    keys[1::2] = query * n_docs + neg
     pair, pair_keys = pd.factorize(keys)
     del keys
-    # The score of a pair: from the last entry that scored it (a line's + before its -).
-    scored_entries = (2 * line[:, None] + np.arange(2)).ravel()
+    has = np.flatnonzero(score_row >= 0)
+    entries = (2 * has[:, None] + np.arange(2)).ravel()
     last = np.full(len(pair_keys), -1, dtype=np.int64)
-    np.maximum.at(last, pair[scored_entries], np.arange(len(scored_entries)))
-    pair_scores = np.append(scores.ravel(), np.nan)[last]  # -1, never scored: NaN
+    np.maximum.at(last, pair[entries], np.arange(len(entries)))
+    pair_scores = np.append(scores[score_row[has]].ravel(), np.nan)[last]  # -1, never scored: NaN
 
     def by_query(pairs: np.ndarray) -> np.ndarray:
         """Pairs (in order of first appearance in their role) grouped by query, stably."""
@@ -467,24 +527,13 @@ def _group_lines(query_ids, doc_ids, query, pos, neg, line, scores) -> Examples:
     is_positive[positives] = True
     negatives = pd.unique(pair[1::2])
     positives, negatives = by_query(positives), by_query(negatives[~is_positive[negatives]])
-    pos_keys, neg_keys = pair_keys[positives], pair_keys[negatives]
-
-    def pointer(keys: np.ndarray) -> np.ndarray:
-        ptr = np.zeros(n_queries + 1, dtype=np.int64)
-        np.cumsum(np.bincount(keys // n_docs, minlength=n_queries), out=ptr[1:])
-        return ptr
-
-    scored = np.zeros(n_queries, dtype=bool)
-    scored[query[line]] = True
-    return _sorted_docs(
-        doc_ids,
-        query_ids,
-        (pointer(pos_keys), (pos_keys % n_docs).astype(np.int32)),
-        (pointer(neg_keys), (neg_keys % n_docs).astype(np.int32)),
-        pair_scores[positives],
-        pair_scores[negatives],
-        scored,
-    )
+    out = {}
+    for role, pairs in (("pos", positives), ("neg", negatives)):
+        role_keys = pair_keys[pairs]
+        out[f"{role}_count"] = np.bincount(role_keys // n_docs, minlength=n_queries)
+        out[role] = (role_keys % n_docs).astype(np.int32)
+        out[f"{role}_score"] = pair_scores[pairs]
+    return out
 
 
 def as_examples(examples: Examples | Iterable[TrainingExample]) -> Examples:

@@ -141,6 +141,32 @@ def test_tsv_grouping_matches_the_per_query_rules(tmp_path):
     assert examples.doc_ids.tolist() == sorted(examples.doc_ids.tolist())  # compact and sorted
 
 
+def test_tsv_read_in_many_blocks_and_groups_equals_one_of_each(tmp_path, monkeypatch):
+    """A file read a few lines at a time and grouped a query or two at a time gives the same
+    examples as one block and one group: blocks and groups only bound the memory."""
+    import splade_core.data.examples as module
+
+    rng = np.random.default_rng(7)
+    lines = []
+    for _ in range(3000):  # queries interleaved, documents repeated across and within them
+        query, pos, neg = rng.integers(0, 60), rng.integers(0, 400), rng.integers(0, 400)
+        if rng.random() < 0.3:
+            lines.append(f"q{query}\tp{pos}\tp{neg}")  # a triple line, no scores
+        else:
+            lines.append(f"{rng.normal():.4f}\t{rng.normal():.4f}\tq{query}\tp{pos}\tp{neg}")
+    path = tmp_path / "mixed.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    whole, _ = read_examples(path)
+    monkeypatch.setattr(module, "_TSV_BLOCK_BYTES", 512)
+    monkeypatch.setattr(module, "_GROUP_LINES", 50)
+    pieces, _ = read_examples(path)
+    assert len(whole) == 60 and list(pieces) == list(whole)
+    for name in ("pos_ptr", "pos", "neg_ptr", "neg", "scored"):
+        assert np.array_equal(getattr(pieces, name), getattr(whole, name))
+    for name in ("pos_scores", "neg_scores"):
+        assert np.array_equal(getattr(pieces, name), getattr(whole, name), equal_nan=True)
+
+
 @pytest.mark.parametrize(
     "text, message",
     [

@@ -40,7 +40,9 @@ rule train_model:
         f"{R}/benchmarks/train_model/{{model}}/{{setting}}.tsv"
     threads: config["threads"]["train"]
     resources:
-        mem_mb=8000,
+        # the model and its optimizer, and the examples as arrays: a 40 M-line teacher file
+        # (1.4 GB) peaks at 3.5-4.0 GB while it is read (benchmarks/training_data.py)
+        mem_mb=memory(8000, 2.5),
         runtime=720,
         gpu=lambda wildcards: 1 if TRAIN["device"].startswith("cuda") else 0,
     params:
