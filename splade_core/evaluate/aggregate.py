@@ -139,17 +139,25 @@ def _mark_significance(frame: pd.DataFrame, records: list[dict], significance: S
     return column
 
 
+def vector_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of sparse vectors, which the plots show: those with postings or FLOPS (a BM25
+    row has neither, so it is in the tables only); all rows when no row was given vectors."""
+    sparsity = [column for column in ("postings", "flops") if column in frame]
+    return frame[frame[sparsity].notna().any(axis=1)] if sparsity else frame
+
+
 def plot_summary(frame: pd.DataFrame, plot_dir: Path, metric: str) -> dict[str, Path]:
     import matplotlib
 
     matplotlib.use("Agg")
-    unpruned = frame[(frame["prune"] == "none") & (frame["model"] != "bm25")]
+    vectors = vector_rows(frame)
+    unpruned = vectors[vectors["prune"] == "none"]
     paths = {
         "flops": _tradeoff_plot(unpruned, "flops", "FLOPS (expected multiplications per query-document pair)",
                                 metric, plot_dir / "effectiveness_vs_flops.png"),
         "latency": _tradeoff_plot(unpruned, "latency_p50_ms", "median query latency (ms, 1 thread)",
                                   metric, plot_dir / "effectiveness_vs_latency.png"),
-        "pruning": _pruning_plot(frame[frame["model"] != "bm25"], metric, plot_dir / "pruning.png"),
+        "pruning": _pruning_plot(vectors, metric, plot_dir / "pruning.png"),
     }  # fmt: skip
     return paths
 

@@ -169,3 +169,19 @@ def test_evaluate_verb_writes_the_per_query_file_beside_the_metrics(tmp_path, ti
     assert len(frame) == metrics["queries"] > metrics["queries_retrieved"] == 2
     assert frame.loc["1", "MRR@10"] == 1.0 and (frame.drop(index="1")["MRR@10"] == 0).all()
     assert {name: np.mean(frame[name].to_numpy()) for name in frame} == metrics["metrics"]
+
+
+def test_the_plots_show_the_rows_of_sparse_vectors_whatever_their_labels():
+    import pandas as pd
+
+    from splade_core.evaluate.aggregate import vector_rows
+
+    frame = pd.DataFrame(
+        [
+            {"model": "bm25", "setting": "-", "prune": "none", "nDCG@10": 0.6, "postings": None, "flops": None},
+            {"model": "bm25", "setting": "pretrained", "prune": "none", "nDCG@10": 0.7, "postings": 10, "flops": 1.0},
+            {"model": "tiny", "setting": "pretrained", "prune": "term-5", "nDCG@10": 0.5, "postings": 5, "flops": None},
+        ]
+    )
+    assert vector_rows(frame).index.tolist() == [1, 2]  # a model may be called bm25; BM25 runs have no vectors
+    assert vector_rows(frame[["model", "setting", "prune", "nDCG@10"]]).index.tolist() == [0, 1, 2]
