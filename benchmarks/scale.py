@@ -43,14 +43,23 @@ MSMARCO_DEV_QUERIES = 6_980
 WEIGHT_SCALE = 100.0  # synthetic impacts are weights x 100, as quantization makes them
 
 
-def generate(work: Path, n_docs: int, n_queries: int, seed: int = 0) -> Path:
-    """Write the pre-encoded input under work/input (once); returns that folder."""
+def input_folder(work: Path) -> tuple[Path, Path | None]:
+    """work/input, and its done.json to write once it is complete, or None if an earlier run
+    completed it; an incomplete folder is emptied and given collection/qrels/."""
     folder = work / "input"
     done = folder / "done.json"
     if done.is_file():
-        return folder
+        return folder, None
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "collection" / "qrels").mkdir(parents=True)
+    return folder, done
+
+
+def generate(work: Path, n_docs: int, n_queries: int, seed: int = 0) -> Path:
+    """Write the pre-encoded input under work/input (once); returns that folder."""
+    folder, done = input_folder(work)
+    if done is None:
+        return folder
     started = time.perf_counter()
     config = SyntheticConfig(n_docs=n_docs, n_queries=n_queries, seed=seed)
     world = _World(config)

@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import MSMARCO_DOCS, ROOT, job_table, markdown, measured  # noqa: E402
+from scale import MSMARCO_DOCS, ROOT, input_folder, job_table, markdown, measured  # noqa: E402
 
 TRAIN_QUERIES = 400_000
 TEACHER_LINES = 40_000_000
@@ -39,12 +39,9 @@ _WRITE_LINES = 1_000_000
 
 
 def generate(work: Path, n_docs: int, n_queries: int, n_lines: int, seed: int = 0) -> Path:
-    folder = work / "input"
-    done = folder / "done.json"
-    if done.is_file():
+    folder, done = input_folder(work)
+    if done is None:
         return folder
-    shutil.rmtree(folder, ignore_errors=True)
-    (folder / "collection" / "qrels").mkdir(parents=True)
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     with open(folder / "collection" / "corpus.jsonl", "w") as corpus:

@@ -101,3 +101,18 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise SpladeError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def json_lines(path: str | os.PathLike, handle) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line of JSON-lines text `handle`, read from
+    `path`; a line that is not a JSON object stops with one line naming the file and line."""
+    for number, line in enumerate(handle, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SpladeError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise SpladeError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+        yield number, record

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SpladeError
-from ..io import atomic_path
+from ..io import atomic_path, json_lines
 
 BUNDLED_ROOT = Path(str(resources.files("splade_core") / "resources" / "datasets"))
 # ir_datasets ids served from a bundled BEIR folder: id prefix -> folder.
@@ -436,15 +436,7 @@ def _read_jsonl(path: Path, required: tuple[str, ...] = ()) -> Iterator[dict]:
     """JSON objects, one a line; each must have the `required` keys (string or number values)."""
     try:
         with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise SpladeError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
-                if not isinstance(record, dict):
-                    raise SpladeError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+            for number, record in json_lines(path, handle):
                 for key in required:
                     if isinstance(record.get(key), bool) or not isinstance(record.get(key), (str, int)):
                         raise SpladeError(f"{path}:{number}: no {key!r} (a string)")

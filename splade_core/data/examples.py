@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpladeError
-from ..io import atomic_path
+from ..io import atomic_path, json_lines
 from .ids import compact_ids, id_hashes, id_problem, id_text
 
 FORMAT = "splade-core/training-examples"
@@ -232,15 +232,7 @@ def _read_jsonl_examples(path: Path) -> tuple[Examples, dict[str, Any]]:
     builder = _Builder()
     header: dict[str, Any] = {}
     with _open_text(path) as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SpladeError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise SpladeError(f"{path}:{number}: expected a JSON object")
+        for number, record in json_lines(path, handle):
             if "format" in record:
                 if record["format"] != FORMAT or record.get("version") != VERSION:
                     raise SpladeError(
