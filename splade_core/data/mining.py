@@ -184,23 +184,19 @@ def encode_sparse(
     splade, side: str, texts: Sequence[str], batch_size: int = ENCODE_BATCH, progress: bool = False
 ) -> sp.csr_array:
     """SPLADE vectors of `texts` ('doc' or 'query' side) as a float32 CSR matrix, rows in input
-    order; batches are formed over texts sorted by length so padding costs little."""
+    order: `splade_core.encode.encode_window`, the batches the corpus encoder makes."""
     import torch
     from tqdm.auto import tqdm
 
+    from ..encode import encode_window
+
     encoder, max_length = splade.encoder_for(side)
-    lengths = [len(ids) for ids in encoder.tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
-    order = np.argsort(lengths, kind="stable")
-    blocks: list[sp.csr_array] = [sp.csr_array((0, encoder.vocab_size), dtype=np.float32)]
-    batches = range(0, len(texts), batch_size)
-    for start in tqdm(batches, desc=f"encode {side}s", disable=not progress, mininterval=5):
-        picked = order[start : start + batch_size]
-        inputs = encoder.tokenize([texts[i] for i in picked], max_length)
-        with torch.inference_mode():
-            vectors = encoder.encode_dense(inputs["input_ids"], inputs["attention_mask"]).float().cpu().numpy()
-        blocks.append(sp.csr_array(vectors))
-    in_length_order = sp.csr_array(sp.vstack(blocks, format="csr"), dtype=np.float32)
-    return in_length_order[np.argsort(order, kind="stable")]
+    with (
+        torch.inference_mode(),
+        tqdm(total=len(texts), desc=f"encode {side}s", disable=not progress, mininterval=5) as bar,
+    ):
+        indptr, indices, data = encode_window(encoder, list(texts), max_length, batch_size, bar.update)
+    return sp.csr_array((data, indices, indptr), shape=(len(texts), encoder.vocab_size))
 
 
 class SelfTeacher:
