@@ -483,8 +483,8 @@ def _add_evaluate(subparsers) -> None:
         "--timing",
         action="append",
         default=[],
-        metavar="NAME=FILE",
-        help="add the seconds of a Snakemake benchmark file under NAME; repeated NAMEs add up",
+        metavar="NAME=SECONDS",
+        help="record a stage's wall-clock seconds under NAME (e.g. training_s=229.6); repeated NAMEs add up",
     )
     p.set_defaults(func=_run_evaluate)
 
@@ -516,7 +516,7 @@ def _run_evaluate(args) -> None:
             result["sparsity"] = sparsity_stats(queries, docs)
     result["labels"] = dict(_key_value(item, "--label") for item in args.label)
     result["attached"] = {key: value for path in args.attach for key, value in read_json(path).items()}
-    result["timings"] = benchmark_seconds([_key_value(item, "--timing") for item in args.timing])
+    result["timings"] = _timings([_key_value(item, "--timing") for item in args.timing])
     if args.output:
         write_json(args.output, result)
     if args.per_query:
@@ -532,19 +532,17 @@ def _key_value(item: str, flag: str) -> tuple[str, str]:
     return key, value
 
 
-def benchmark_seconds(named_files: list[tuple[str, str]]) -> dict[str, float]:
-    """Sum the wall-clock seconds (column `s`) of Snakemake benchmark files by name."""
-    import csv
-
+def _timings(named: list[tuple[str, str]]) -> dict[str, float]:
+    """Seconds by name, repeated names added up."""
     totals: dict[str, float] = {}
-    for name, path in named_files:
-        if not Path(path).is_file():
-            raise SpladeError(f"{path}: no such benchmark file")
-        with open(path, newline="") as handle:
-            records = list(csv.DictReader(handle, delimiter="\t"))
-        if not records or "s" not in records[0]:
-            raise SpladeError(f"{path}: not a Snakemake benchmark file (no 's' column)")
-        totals[name] = round(totals.get(name, 0.0) + sum(float(r["s"]) for r in records) / len(records), 3)
+    for name, value in named:
+        try:
+            seconds = float(value)
+        except ValueError:
+            raise SpladeError(f"--timing {name}: {value!r} is not a number of seconds") from None
+        if not seconds >= 0:
+            raise SpladeError(f"--timing {name}: seconds must be a non-negative number, not {value}")
+        totals[name] = round(totals.get(name, 0.0) + seconds, 3)
     return totals
 
 

@@ -224,3 +224,14 @@ def test_search_statistics_name_the_algorithm_that_ran(pipeline, tmp_path):
     search = ["search", "--index", str(index), "--queries", f"{pipeline}/queries.q.npz", "--k", "10"]
     assert main([*search, "--output", str(tmp_path / "run.trec"), "--stats", str(stats)]) == 0
     assert json.loads(stats.read_text())["algorithm"] == "exhaustive"  # what 'default' resolved to
+
+
+def test_evaluate_records_stage_seconds_and_refuses_what_is_not_a_number(pipeline, tiny_beir, capsys):
+    base = ["evaluate", "--run", f"{pipeline}/quant.trec", "--collection", str(tiny_beir)]
+    timings = ["--timing", "encoding_s=1.5", "--timing", "encoding_s=2.25", "--timing", "training_s=10"]
+    assert main([*base, *timings, "--output", f"{pipeline}/timed.json"]) == 0
+    assert json.loads((pipeline / "timed.json").read_text())["timings"] == {"encoding_s": 3.75, "training_s": 10.0}
+    capsys.readouterr()
+    assert main([*base, "--timing", "training_s=", "--output", f"{pipeline}/bad.json"]) == 2
+    assert "--timing training_s: '' is not a number of seconds" in capsys.readouterr().err
+    assert not (pipeline / "bad.json").exists()

@@ -3,6 +3,7 @@ import glob
 import hashlib
 import math
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -530,12 +531,18 @@ def training_timing(wildcards):
     return [f"{R}/benchmarks/train_model/{wildcards.model}/{wildcards.setting}.tsv"]
 
 
+BENCHMARK_SECONDS = shlex.join(
+    [sys.executable, f"{workflow.basedir}/scripts/benchmark_seconds.py"]
+)
+
+
 def timing_flags(named_files):
-    """--timing NAME=FILE flags of `splade evaluate` for each benchmark file."""
+    """`splade evaluate --timing NAME=SECONDS` flags, the seconds of each name's benchmark files
+    summed when the job runs (scripts/benchmark_seconds.py); names without files are left out."""
     return " ".join(
-        f"--timing {name}={path}"
+        f'--timing {name}="$({BENCHMARK_SECONDS} {shlex.join(files)})"'
         for name, files in named_files.items()
-        for path in files
+        if files
     )
 
 

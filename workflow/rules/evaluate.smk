@@ -46,7 +46,8 @@ rule evaluate_bm25:
         runtime=30,
     params:
         collection=dataset_folder,
+        timings=lambda wildcards, input: timing_flags({"retrieval_s": [input.timing]}),
     shell:
-        "splade evaluate --run {input.run} --collection {params.collection:q} --timing retrieval_s={input.timing}"
+        "splade evaluate --run {input.run} --collection {params.collection:q} {params.timings}"
         " --label dataset={wildcards.dataset} --label model=bm25 --label setting=- --label prune=none"
         " --output {output.metrics} --per-query {output.per_query} > {log} 2>&1"
