@@ -36,3 +36,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slurm" in item.keywords:
             item.add_marker(skip)
+
+
+# Lines a test leaves for the end of the run's log (the C++ sanitizer driver's summary), so that
+# CI shows what ran without -s.
+RUN_SUMMARY: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in RUN_SUMMARY:
+        terminalreporter.write_line(line)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from ..conftest import RUN_SUMMARY
+
 CSRC_TESTS = Path(__file__).parents[2] / "csrc" / "tests"
 
 
@@ -24,4 +26,5 @@ def test_engine_passes_under_asan_and_ubsan(tmp_path):
     assert done.returncode == 0, output[-4000:]
     assert "all engine tests passed" in output
     assert "ERROR: AddressSanitizer" not in output and "runtime error:" not in output
-    print(output.strip().splitlines()[-2])  # the driver's summary, in CI's log with -rA / -s
+    summary = next(line for line in reversed(output.splitlines()) if "all engine tests passed" in line)
+    RUN_SUMMARY.append(f"C++ engine under ASan and UBSan (make -C csrc/tests check): {summary.strip()}")
