@@ -1,4 +1,4 @@
-"""Speed and peak memory of `splade export` (CIFF, Anserini) and of `splade import` of a CIFF.
+"""Speed and peak memory of `splade export` (CIFF, Anserini) and of `splade import` of what it wrote.
 
     python benchmarks/bench_ciff.py [--docs 40000] [--repeat 3]
 
@@ -44,14 +44,14 @@ def fastest(command: list[str], repeat: int) -> dict:
     return min((timed(command) for _ in range(repeat)), key=lambda run: run["s"])
 
 
-def in_process_import(path: Path, output: Path, repeat: int) -> dict:
+def in_process_import(path: Path, output: Path, repeat: int, scale: float = 1.0) -> dict:
     from splade_core.sparse.imports import Vocabulary, import_vectors
 
     vocabulary = Vocabulary.of_model(MODEL)
     best = float("inf")
     for _ in range(repeat):
         began = time.perf_counter()
-        import_vectors([path], output, vocabulary)
+        import_vectors([path], output, vocabulary, scale=scale)
         best = min(best, time.perf_counter() - began)
     return {"s": round(best, 2)}
 
@@ -87,15 +87,18 @@ def main() -> None:
         ],
         args.repeat,
     )
-    for name in ("docs.ciff", "docs.ciff.gz"):
+    for name, scale in (("docs.ciff", []), ("docs.ciff.gz", []), ("docs.jsonl", ["--scale", "100"])):
         output = folder / f"back-{name}.npz"
         report[f"import {name}"] = fastest(
-            [*splade, "import", str(folder / name), "--vocabulary", MODEL, "--output", str(output)], args.repeat
+            [*splade, "import", str(folder / name), "--vocabulary", MODEL, *scale, "--output", str(output)], args.repeat
         )
         back = SparseVectors.load(output)
+        weights = docs.data.astype(np.float32) / (100 if scale else 1)  # JSON weights are impacts ×100
         assert (back.indptr == docs.indptr).all() and (back.indices == docs.indices).all()
-        assert (back.data == docs.data.astype(np.float32)).all() and (back.ids == docs.ids).all()
-        report[f"import {name} in-process"] = in_process_import(folder / name, output, args.repeat)
+        assert np.allclose(back.data, weights, rtol=1e-6) and (back.ids == docs.ids).all()
+        report[f"import {name} in-process"] = in_process_import(
+            folder / name, output, args.repeat, 100.0 if scale else 1.0
+        )
     for step, run in report.items():
         if isinstance(run, dict):
             run["postings_per_s"] = round(docs.nnz / run["s"])
