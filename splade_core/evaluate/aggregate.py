@@ -102,23 +102,33 @@ def write_summary(
     return paths
 
 
+HTML_STYLE = (
+    "body{font:13px sans-serif;margin:12px}table{border-collapse:collapse}"
+    "th,td{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}"
+    "th{background:#f3f3f3}tr:nth-child(even){background:#fafafa}"
+)
+
+
+def html_page(title: str, body: str) -> bytes:
+    """A standalone page of the report: `title` as its heading, then `body` (HTML). ASCII, with
+    character references, so markers such as † survive the report's data URIs."""
+    import html
+
+    heading = f"<h2>{html.escape(title)}</h2>" if title else ""
+    page = f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{HTML_STYLE}</style></head>"
+    return (page + f"<body>{heading}{body}</body></html>\n").encode("ascii", "xmlcharrefreplace")
+
+
 def _write_html(path: Path, title: str, records: list[dict], columns: list[str], legend: str) -> Path:
     """summary.md's table (markers and W/T/L included) as a standalone HTML page, for the report."""
     import html
 
     table = pd.DataFrame([{c: format_cell(r.get(c, "")) for c in columns} for r in records], columns=columns)
-    style = (
-        "body{font:13px sans-serif;margin:12px}table{border-collapse:collapse}"
-        "th,td{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}"
-        "th{background:#f3f3f3}tr:nth-child(even){background:#fafafa}"
-    )
-    body = [f"<h2>{html.escape(title.strip('# ').strip())}</h2>" if title else ""]
-    body.append(table.to_html(index=False, border=0))
-    body += [f"<p>{html.escape(paragraph.strip())}</p>" for paragraph in legend.split("\n\n") if paragraph.strip()]
-    head = f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{style}</style></head>"
-    page = f"{head}<body>{''.join(body)}</body></html>"
-    with atomic_path(path, suffix=".html") as tmp:  # ASCII: markers survive the report's data URI
-        tmp.write_bytes(page.encode("ascii", "xmlcharrefreplace") + b"\n")
+    body = table.to_html(index=False, border=0)
+    paragraphs = [paragraph.strip() for paragraph in legend.split("\n\n") if paragraph.strip()]
+    body += "".join(f"<p>{html.escape(paragraph)}</p>" for paragraph in paragraphs)
+    with atomic_path(path, suffix=".html") as tmp:
+        tmp.write_bytes(html_page(title.strip("# ").strip(), body))
     return path
 
 

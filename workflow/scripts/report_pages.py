@@ -8,10 +8,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-STYLE = (
-    "body{font:13px sans-serif;margin:12px}table{border-collapse:collapse}"
-    "th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f3f3f3}"
-)
+from splade_core.evaluate.aggregate import html_page
 
 
 def benchmark_table(folder: Path) -> pd.DataFrame:
@@ -41,12 +38,6 @@ def benchmark_table(folder: Path) -> pd.DataFrame:
     table = table.sort_values("total_s", ascending=False).reset_index()
     total = {"rule": "all rules", "jobs": len(jobs), "total_s": jobs["s"].sum()}
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
-
-
-def html_page(title: str, body: str) -> bytes:
-    page = f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{STYLE}</style>"
-    page += f"</head><body><h2>{html.escape(title)}</h2>{body}</body></html>\n"
-    return page.encode("ascii", "xmlcharrefreplace")  # survives the report's embedding
 
 
 def main(smk) -> None:
