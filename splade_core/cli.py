@@ -370,14 +370,10 @@ def _run_index(args) -> None:
 
     from .index import InvertedIndex
     from .io import write_json
-    from .sparse import SparseVectors
 
-    vectors = SparseVectors.load(args.input)
-    if not vectors.is_quantized:
-        raise SpladeError(f"{args.input}: the index takes quantized vectors (run `splade quantize` first)")
     began = time.perf_counter()
     reorder = None if args.reorder == "none" else args.reorder
-    index = InvertedIndex.from_vectors(vectors, block_size=args.block_size, reorder=reorder, threads=args.threads)
+    index = InvertedIndex.from_file(args.input, block_size=args.block_size, reorder=reorder, threads=args.threads)
     build_s = time.perf_counter() - began
     index.save(args.output)
     stats = {"index": str(args.output), "build_s": round(build_s, 3), **index.stats()}

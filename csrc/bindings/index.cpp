@@ -113,11 +113,10 @@ inverted_index build(const carray<std::int64_t>& indptr, const carray<std::uint3
     return inverted_index::build(in, options);
 }
 
-py::array_t<std::uint32_t> bp_order(const carray<std::int64_t>& indptr, const carray<std::uint32_t>& indices,
-                                    const py::array& data, std::uint32_t vocab_size, std::uint32_t block_size,
-                                    std::uint32_t min_partition, unsigned max_depth, unsigned iterations,
-                                    std::uint64_t min_df, double max_df_ratio, std::uint64_t seed, unsigned threads) {
-    const splade::build_input in = documents(indptr, indices, data, vocab_size);
+// Bisection settings, as the Python wrapper passes them (see BPOptions).
+splade::bp_options bp_settings(std::uint32_t block_size, std::uint32_t min_partition, unsigned max_depth,
+                               unsigned iterations, std::uint64_t min_df, double max_df_ratio, std::uint64_t seed,
+                               unsigned threads) {
     splade::bp_options options;
     options.block_size = block_size;
     options.min_partition = min_partition;
@@ -127,13 +126,7 @@ py::array_t<std::uint32_t> bp_order(const carray<std::int64_t>& indptr, const ca
     options.max_df_ratio = max_df_ratio;
     options.seed = seed;
     options.threads = threads;
-    std::vector<splade::doc_t> order;
-    {
-        py::gil_scoped_release release;
-        order = splade::bp_order(in, options);
-    }
-    const auto n = static_cast<py::ssize_t>(order.size());
-    return adopt(std::move(order), {n});
+    return options;
 }
 
 py::tuple search(const inverted_index& index, const carray<std::int64_t>& indptr, const carray<std::int64_t>& terms,
@@ -207,10 +200,39 @@ PYBIND11_MODULE(_index, m) {
     for (splade::algorithm a : splade::all_algorithms) names.emplace_back(splade::algorithm_name(a));
     m.attr("ALGORITHMS") = py::tuple(py::cast(names));
 
-    m.def("bp_order", &bp_order, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("vocab_size"),
-          py::arg("block_size"), py::arg("min_partition"), py::arg("max_depth"), py::arg("iterations"),
-          py::arg("min_df"), py::arg("max_df_ratio"), py::arg("seed"), py::arg("threads"),
-          "Recursive graph bisection order of the rows (element i: the row placed at position i).");
+    py::class_<splade::bp_collector>(m, "BPCollector",
+                                     "Collects documents a chunk of rows at a time for recursive graph bisection.")
+        .def(py::init<std::uint32_t>(), py::arg("vocab_size"))
+        .def("reserve", &splade::bp_collector::reserve, py::arg("n_docs"), py::arg("nnz"))
+        .def(
+            "add",
+            [](splade::bp_collector& collector, const carray<std::int64_t>& indptr,
+               const carray<std::uint32_t>& indices, const py::array& data) {
+                const splade::build_input rows = documents(indptr, indices, data, 0);
+                py::gil_scoped_release release;
+                collector.add(rows);
+            },
+            py::arg("indptr"), py::arg("indices"), py::arg("data"))
+        .def_property_readonly("n_docs", &splade::bp_collector::n_docs)
+        .def(
+            "order",
+            [](splade::bp_collector& collector, std::uint32_t block_size, std::uint32_t min_partition,
+               unsigned max_depth, unsigned iterations, std::uint64_t min_df, double max_df_ratio, std::uint64_t seed,
+               unsigned threads) {
+                const splade::bp_options options =
+                    bp_settings(block_size, min_partition, max_depth, iterations, min_df, max_df_ratio, seed, threads);
+                std::vector<splade::doc_t> order;
+                {
+                    py::gil_scoped_release release;
+                    order = collector.order(options);
+                }
+                const auto n = static_cast<py::ssize_t>(order.size());
+                return adopt(std::move(order), {n});
+            },
+            py::arg("block_size"), py::arg("min_partition"), py::arg("max_depth"), py::arg("iterations"),
+            py::arg("min_df"), py::arg("max_df_ratio"), py::arg("seed"), py::arg("threads"),
+            "Recursive graph bisection order of the rows added (element i: the row placed at position i); "
+            "the collected terms are released.");
 
     py::class_<inverted_index>(m, "Index")
         .def_static("build", &build, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("vocab_size"),

@@ -220,61 +220,13 @@ void check_options(const bp_options& o) {
         throw std::invalid_argument("bp max_df_ratio must be in (0, 1]");
 }
 
-// Builds the forward index of the kept terms in start order, then bisects.
+// The forward index of the kept terms in start order, from the collected one (all terms, in
+// row order), then bisection. The collected terms become the second buffer.
 template <class Term>
-void run_bisection(const build_input& in, const bp_options& options, const std::vector<doc_t>& start,
-                   const std::vector<std::uint32_t>& rank, const std::vector<std::uint8_t>& keep, std::vector<doc_t>& out) {
-    const std::size_t n = in.n_docs;
-    auto impact = [&](std::size_t j) {
-        return in.impact_bytes == 1 ? static_cast<const std::uint8_t*>(in.impacts)[j]
-                                    : static_cast<const std::uint16_t*>(in.impacts)[j];
-    };
-    forward_index<Term> buffers[2];
-    forward_index<Term>& first = buffers[0];
-    first.doc = start;
-    first.off.assign(n + 1, 0);
-    std::vector<std::uint32_t> last_row(in.vocab_size, 0);  // row + 1 that last held the term
-    for (std::size_t i = 0; i < n; ++i) {
-        const doc_t d = start[i];
-        std::uint64_t kept = 0;
-        for (auto j = static_cast<std::size_t>(in.indptr[d]); j < static_cast<std::size_t>(in.indptr[d + 1]); ++j) {
-            const std::uint32_t t = in.indices[j];
-            if (impact(j) == 0) continue;
-            if (last_row[t] == d + 1)
-                throw std::invalid_argument("document row " + std::to_string(d) + " holds term id " +
-                                            std::to_string(t) + " twice (sum or drop duplicates first)");
-            last_row[t] = d + 1;
-            kept += keep[t];
-        }
-        first.off[i + 1] = first.off[i] + kept;
-    }
-    first.terms.resize(first.off[n]);
-    for (std::size_t i = 0; i < n; ++i) {
-        std::uint64_t at = first.off[i];
-        const doc_t d = start[i];
-        for (auto j = static_cast<std::size_t>(in.indptr[d]); j < static_cast<std::size_t>(in.indptr[d + 1]); ++j)
-            if (impact(j) != 0 && keep[in.indices[j]]) first.terms[at++] = static_cast<Term>(in.indices[j]);
-    }
-    buffers[1].doc.resize(n);
-    buffers[1].off.resize(n + 1);
-    buffers[1].terms.resize(first.terms.size());
-
-    bisection<Term> bp(options, in.vocab_size, buffers, rank, out);
-    workspace ws(in.vocab_size);
-    bp.run(0, n, 0, std::max(1u, options.threads), ws);
-}
-
-}  // namespace
-
-std::vector<doc_t> bp_order(const build_input& in, const bp_options& options) {
-    check_csr(in);
-    check_options(options);
-    const std::size_t n = in.n_docs;
-    const std::uint32_t vocab = in.vocab_size;
-    auto impact = [&](std::size_t j) {
-        return in.impact_bytes == 1 ? static_cast<const std::uint8_t*>(in.impacts)[j]
-                                    : static_cast<const std::uint16_t*>(in.impacts)[j];
-    };
+std::vector<doc_t> run_bisection(std::vector<std::uint64_t>& row_off, std::vector<Term>& row_terms,
+                                 const std::vector<std::uint64_t>& df, std::uint32_t vocab,
+                                 const bp_options& options) {
+    const std::size_t n = row_off.size() - 1;
 
     // Start order and rank (position in it) of every document.
     std::vector<doc_t> start(n);
@@ -287,17 +239,105 @@ std::vector<doc_t> bp_order(const build_input& in, const bp_options& options) {
     for (std::size_t i = 0; i < n; ++i) rank[start[i]] = static_cast<std::uint32_t>(i);
 
     // Kept terms: in at least min_df documents and at most max_df_ratio of them.
-    std::vector<std::uint64_t> df(vocab, 0);
-    for (std::size_t j = 0; j < in.nnz; ++j)
-        if (impact(j) != 0) ++df[in.indices[j]];
     const auto max_df = static_cast<std::uint64_t>(std::floor(options.max_df_ratio * static_cast<double>(n)));
     std::vector<std::uint8_t> keep(vocab);
     for (std::uint32_t t = 0; t < vocab; ++t) keep[t] = df[t] >= std::max<std::uint64_t>(options.min_df, 1) && df[t] <= max_df;
 
+    forward_index<Term> buffers[2];
+    forward_index<Term>& first = buffers[0];
+    first.doc = start;
+    first.off.assign(n + 1, 0);
+    for (std::size_t i = 0; i < n; ++i) {
+        std::uint64_t kept = 0;
+        for (std::uint64_t j = row_off[start[i]]; j < row_off[start[i] + 1]; ++j) kept += keep[row_terms[j]];
+        first.off[i + 1] = first.off[i] + kept;
+    }
+    first.terms.resize(first.off[n]);
+    for (std::size_t i = 0; i < n; ++i) {
+        std::uint64_t at = first.off[i];
+        for (std::uint64_t j = row_off[start[i]]; j < row_off[start[i] + 1]; ++j)
+            if (keep[row_terms[j]]) first.terms[at++] = row_terms[j];
+    }
+    buffers[1].doc.resize(n);
+    buffers[1].off = std::move(row_off);
+    buffers[1].terms = std::move(row_terms);
+    buffers[1].terms.resize(first.terms.size());  // no larger than the collected terms: no reallocation
+
     std::vector<doc_t> out(n);
-    if (vocab <= 0x10000) run_bisection<std::uint16_t>(in, options, start, rank, keep, out);
-    else run_bisection<std::uint32_t>(in, options, start, rank, keep, out);
+    bisection<Term> bp(options, vocab, buffers, rank, out);
+    workspace ws(vocab);
+    bp.run(0, n, 0, std::max(1u, options.threads), ws);
     return out;
+}
+
+template <class Term>
+void append_terms(const build_input& rows, std::vector<std::uint64_t>& off, std::vector<Term>& terms,
+                  std::vector<std::uint64_t>& df, std::vector<std::uint32_t>& last) {
+    auto impact = [&](std::size_t j) {
+        return rows.impact_bytes == 1 ? static_cast<const std::uint8_t*>(rows.impacts)[j]
+                                      : static_cast<const std::uint16_t*>(rows.impacts)[j];
+    };
+    std::size_t nonzero = 0;
+    for (std::size_t j = 0; j < rows.nnz; ++j) nonzero += impact(j) != 0;
+    const std::size_t first_row = off.size() - 1;
+    if (first_row + rows.n_docs > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+        throw std::invalid_argument("at most 2^31 - 1 documents are supported");
+    std::size_t at = terms.size();
+    terms.resize(at + nonzero);
+    off.reserve(off.size() + rows.n_docs);
+    for (std::size_t r = 0; r < rows.n_docs; ++r) {
+        const auto row = static_cast<std::uint32_t>(first_row + r);
+        for (auto j = static_cast<std::size_t>(rows.indptr[r]); j < static_cast<std::size_t>(rows.indptr[r + 1]); ++j) {
+            if (impact(j) == 0) continue;
+            const std::uint32_t t = rows.indices[j];
+            if (last[t] == row + 1)
+                throw std::invalid_argument("document row " + std::to_string(row) + " holds term id " +
+                                            std::to_string(t) + " twice (sum or drop duplicates first)");
+            last[t] = row + 1;
+            ++df[t];
+            terms[at++] = static_cast<Term>(t);
+        }
+        off.push_back(at);
+    }
+}
+
+}  // namespace
+
+bp_collector::bp_collector(std::uint32_t vocab_size)
+    : vocab_(vocab_size), narrow_(vocab_size <= 0x10000), off_{0}, df_(vocab_size, 0), last_(vocab_size, 0) {}
+
+void bp_collector::reserve(std::size_t n_docs, std::size_t nnz) {
+    off_.reserve(n_docs + 1);
+    if (narrow_) terms16_.reserve(nnz);
+    else terms32_.reserve(nnz);
+}
+
+void bp_collector::add(const build_input& rows) {
+    build_input in = rows;
+    in.vocab_size = vocab_;
+    check_csr(in);
+    if (narrow_) append_terms(in, off_, terms16_, df_, last_);
+    else append_terms(in, off_, terms32_, df_, last_);
+}
+
+std::vector<doc_t> bp_collector::order(const bp_options& options) {
+    check_options(options);
+    std::vector<doc_t> out = narrow_ ? run_bisection(off_, terms16_, df_, vocab_, options)
+                                     : run_bisection(off_, terms32_, df_, vocab_, options);
+    off_.assign(1, 0);
+    std::vector<std::uint16_t>().swap(terms16_);
+    std::vector<std::uint32_t>().swap(terms32_);
+    std::fill(df_.begin(), df_.end(), 0);
+    std::fill(last_.begin(), last_.end(), 0);
+    return out;
+}
+
+std::vector<doc_t> bp_order(const build_input& in, const bp_options& options) {
+    check_options(options);  // before the copy of the terms
+    bp_collector collector(in.vocab_size);
+    collector.reserve(in.n_docs, in.nnz);
+    collector.add(in);
+    return collector.order(options);
 }
 
 }  // namespace splade

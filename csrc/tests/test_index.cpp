@@ -322,6 +322,24 @@ void test_reorder() {
     const std::vector<doc_t> one = bp_order(in, options);
     options.threads = 3;
     CHECK(bp_order(in, options) == one);
+    {  // the same rows given to a collector in chunks (one empty) give the same order
+        bp_collector collector(c.vocab);
+        const std::size_t bounds[] = {0, 1, 100, 100, 333, c.n_docs()};
+        for (std::size_t b = 0; b + 1 < std::size(bounds); ++b) {
+            std::vector<std::int64_t> indptr;
+            for (std::size_t d = bounds[b]; d <= bounds[b + 1]; ++d) indptr.push_back(in.indptr[d] - in.indptr[bounds[b]]);
+            build_input rows = in;
+            rows.indptr = indptr.data();
+            rows.n_docs = bounds[b + 1] - bounds[b];
+            rows.indices = in.indices + in.indptr[bounds[b]];
+            rows.impacts = narrow.data() + in.indptr[bounds[b]];
+            rows.nnz = static_cast<std::size_t>(indptr.back());
+            collector.add(rows);
+        }
+        CHECK(collector.n_docs() == c.n_docs());
+        CHECK(collector.order(options) == one);
+        CHECK(collector.n_docs() == 0);
+    }
     std::vector<doc_t> sorted = one;
     std::sort(sorted.begin(), sorted.end());
     bool permutation = sorted.size() == c.n_docs();

@@ -6,6 +6,29 @@ ALGORITHMS: tuple[str, ...]
 
 class IndexFormatError(ValueError): ...
 
+class BPCollector:
+    def __init__(self, vocab_size: int) -> None: ...
+    def reserve(self, n_docs: int, nnz: int) -> None: ...
+    def add(
+        self,
+        indptr: np.ndarray,  # int64, rows + 1, from 0
+        indices: np.ndarray,  # uint32 term ids < vocab_size
+        data: np.ndarray,  # uint8 or uint16 impacts
+    ) -> None: ...
+    @property
+    def n_docs(self) -> int: ...
+    def order(
+        self,
+        block_size: int,
+        min_partition: int,
+        max_depth: int,
+        iterations: int,
+        min_df: int,
+        max_df_ratio: float,
+        seed: int,
+        threads: int,
+    ) -> np.ndarray: ...  # uint32 permutation of the rows added
+
 class Index:
     @staticmethod
     def build(

@@ -24,6 +24,7 @@ input rows, and equal scores still go to the smaller row.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ..errors import SpladeError
 from . import _index
 
 IndexFormatError = _index.IndexFormatError
@@ -96,35 +98,51 @@ def bp_order(
     """Recursive graph bisection order of the rows of `docs_csr` (see `BPOptions`): a uint32
     permutation whose element i is the row to place at position i; `InvertedIndex.build(...,
     doc_order=order)` indexes the rows in that order. The GIL is released while it runs."""
+    indptr, indices, data, width = _as_csr(docs_csr, "docs")
+    vocab_size = _vocab_size(vocab_size, width, indices)
+    return bp_order_chunks(
+        [(indptr, indices, data)],
+        vocab_size=vocab_size,
+        size=(len(indptr) - 1, len(indices)),
+        block_size=block_size,
+        threads=threads,
+        options=options,
+    )
+
+
+def bp_order_chunks(
+    chunks: Iterable,
+    *,
+    vocab_size: int,
+    size: tuple[int, int] | None = None,
+    block_size: int = 64,
+    threads: int = 1,
+    options: BPOptions | None = None,
+) -> np.ndarray:
+    """`bp_order` of rows given a chunk at a time (scipy CSR or (indptr, indices, data), in row
+    order), so that a corpus read from disk is never held whole: only its terms are kept, in a
+    forward index of 2 bytes a posting (BERT's vocabulary fits 16 bits). `size` = (rows,
+    postings) in all, if known, saves regrowing that index."""
     options = BPOptions() if options is None else options
     if not isinstance(options, BPOptions):
         raise TypeError(f"options must be a BPOptions, not {type(options).__name__}")
-    indptr, indices, data, width = _as_csr(docs_csr, "docs")
-    if len(indptr) - 1 > np.iinfo(np.int32).max:
-        raise ValueError("at most 2^31 - 1 documents are supported")
-    vocab_size = _vocab_size(vocab_size, width, indices)
-    indices = _term_ids(indices, vocab_size, "docs")
-    data = _impacts(data)
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)):
+        raise ValueError(f"vocab_size must be an integer, not {vocab_size!r}")
+    vocab_size = _vocab_size(vocab_size, None, None)
     block_size = _positive_int(block_size, "block_size")
     if block_size >= 2**32:
         raise ValueError(f"block_size must be below 2^32, not {block_size}")
-    return _bp_order(indptr, indices, data, vocab_size, block_size, options, _positive_int(threads, "threads"))
-
-
-def _bp_order(indptr, indices, data, vocab_size: int, block_size: int, options: BPOptions, threads: int):
-    """The engine's bp_order on arrays already coerced to its dtypes."""
+    threads = _positive_int(threads, "threads")
+    collector = _index.BPCollector(vocab_size)
+    if size is not None:
+        collector.reserve(*size)
+    for chunk in chunks:
+        indptr, indices, data, _ = _as_csr(chunk, "docs")
+        if collector.n_docs + len(indptr) - 1 > np.iinfo(np.int32).max:
+            raise ValueError("at most 2^31 - 1 documents are supported")
+        collector.add(indptr, _term_ids(indices, vocab_size, "docs"), _impacts(data))
     settings = (options.min_partition or 0, options.max_depth or 0, int(options.iterations), int(options.min_df))
-    return _index.bp_order(
-        indptr,
-        indices,
-        data,
-        vocab_size,
-        block_size,
-        *settings,
-        float(options.max_df_ratio),
-        int(options.seed),
-        threads,
-    )
+    return collector.order(block_size, *settings, float(options.max_df_ratio), int(options.seed), threads)
 
 
 class InvertedIndex:
@@ -166,6 +184,7 @@ class InvertedIndex:
         threads: int = 1,
         reorder: str | BPOptions | None = None,
         doc_order=None,
+        order_kind: str = "given",
         **options: Any,
     ) -> InvertedIndex:
         """Index documents given as scipy sparse rows or a tuple (indptr, indices, data).
@@ -183,7 +202,8 @@ class InvertedIndex:
         by recursive graph bisection first, with `threads`; the keyword options `bp_iterations`,
         `bp_min_partition`, `bp_max_depth`, `bp_min_df`, `bp_max_df_ratio` and `bp_seed` set the
         `BPOptions` fields). `doc_order`: a permutation of the rows to index them in instead
-        (element i: the row placed at position i, as `bp_order` returns).
+        (element i: the row placed at position i, as `bp_order` returns), and `order_kind`
+        what made it, as the file records it: "given" or "bp" (`bp_order`'s).
         """
         bp_keywords = {_BP_KEYWORDS[key]: options.pop(key) for key in list(options) if key in _BP_KEYWORDS}
         codec_options = options
@@ -192,18 +212,7 @@ class InvertedIndex:
             raise TypeError(
                 f"unknown codec option(s) {unknown}; known: {sorted(CODEC_OPTIONS)} (BP: {sorted(_BP_KEYWORDS)})"
             )
-        if isinstance(reorder, BPOptions):
-            if bp_keywords:
-                raise TypeError("give BP settings either as a BPOptions or as bp_* keywords, not both")
-            bp_options = reorder
-        elif reorder is None:
-            if bp_keywords:
-                raise TypeError(f"bp_* options {sorted(bp_keywords)} need reorder='bp'")
-            bp_options = None
-        elif reorder in REORDERINGS:
-            bp_options = BPOptions(**bp_keywords)
-        else:
-            raise ValueError(f"reorder must be None, 'bp' or a BPOptions, not {reorder!r}")
+        bp_options = _bp_options(reorder, bp_keywords)
         if bp_options is not None and doc_order is not None:
             raise ValueError("give either reorder or doc_order, not both")
         if codec_options.get("codec", "simdbp128") != "simdbp128":
@@ -227,10 +236,16 @@ class InvertedIndex:
         threads = _positive_int(threads, "threads")
         kind = "given"
         if bp_options is not None:
-            doc_order = _bp_order(indptr, indices, data, vocab_size, block_size, bp_options, threads)
+            chunk, size = (indptr, indices, data), (n_docs, len(indices))
+            doc_order = bp_order_chunks(
+                [chunk], vocab_size=vocab_size, size=size, block_size=block_size, threads=threads, options=bp_options
+            )
             kind = "bp"
         elif doc_order is not None:
             doc_order = _doc_order(doc_order, n_docs)
+            if order_kind not in ("given", *REORDERINGS):
+                raise ValueError(f"order_kind must be 'given' or one of {list(REORDERINGS)}, not {order_kind!r}")
+            kind = order_kind
         layout = (block_size, dense_min_df, scale, threads, doc_order, kind)
         passes = (
             {}
@@ -253,6 +268,42 @@ class InvertedIndex:
             scale=scale,
             **options,
         )
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | os.PathLike,
+        *,
+        reorder: str | BPOptions | None = None,
+        threads: int = 1,
+        block_size: int = 64,
+        **options: Any,
+    ) -> InvertedIndex:
+        """Index a quantized sparse-vector file (`splade quantize`'s output). With `reorder`,
+        the BP order is computed first from the file read a chunk of rows at a time, and only
+        then is the file loaded for the build: the peak is the larger of BP's forward index
+        (2 bytes a posting, twice) and the build's input and index, never their sum."""
+        from ..sparse.vectors import VectorFile
+
+        bp_keywords = {_BP_KEYWORDS[key]: options.pop(key) for key in list(options) if key in _BP_KEYWORDS}
+        bp_options = _bp_options(reorder, bp_keywords)
+        with VectorFile(path) as file:
+            if not file.is_quantized:
+                raise SpladeError(f"{file.path}: the index takes quantized vectors (run `splade quantize` first)")
+            order = None
+            if bp_options is not None:
+                rows = ((c.indptr, c.indices, c.data) for c in file.chunks())
+                order = bp_order_chunks(
+                    rows,
+                    vocab_size=file.vocab_size,
+                    size=(file.n_rows, file.nnz),
+                    block_size=block_size,
+                    threads=threads,
+                    options=bp_options,
+                )
+            vectors = file.read_all()
+        kind = {} if order is None else {"doc_order": order, "order_kind": "bp"}
+        return cls.from_vectors(vectors, threads=threads, block_size=block_size, **kind, **options)
 
     # ---- persistence --------------------------------------------------------------------
 
@@ -364,6 +415,21 @@ class InvertedIndex:
 
 
 # ---- input coercion (explicit dtypes, readable errors) ------------------------------------
+
+
+def _bp_options(reorder, bp_keywords: dict) -> BPOptions | None:
+    """The BPOptions that `reorder` (None, "bp" or a BPOptions) and bp_* keywords ask for."""
+    if isinstance(reorder, BPOptions):
+        if bp_keywords:
+            raise TypeError("give BP settings either as a BPOptions or as bp_* keywords, not both")
+        return reorder
+    if reorder is None:
+        if bp_keywords:
+            raise TypeError(f"bp_* options {sorted(bp_keywords)} need reorder='bp'")
+        return None
+    if reorder in REORDERINGS:
+        return BPOptions(**bp_keywords)
+    raise ValueError(f"reorder must be None, 'bp' or a BPOptions, not {reorder!r}")
 
 
 def _positive_int(value, name: str) -> int:

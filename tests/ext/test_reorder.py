@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from splade_core.index import BPOptions, InvertedIndex, bp_order
+from splade_core.errors import SpladeError
+from splade_core.index import BPOptions, InvertedIndex, bp_order, bp_order_chunks
+from splade_core.sparse import SparseVectors
 
 
 def clustered(n_topics=8, per_topic=64, vocab=400, seed=0) -> tuple[sp.csr_array, np.ndarray]:
@@ -112,3 +114,36 @@ def test_wide_vocabularies_give_the_same_order():
     docs, _ = clustered()
     shifted = sp.csr_array((docs.data, docs.indices + 66_000, docs.indptr), shape=(docs.shape[0], 66_400))
     np.testing.assert_array_equal(bp_order(shifted, block_size=16), bp_order(docs, block_size=16))
+
+
+def test_rows_given_in_chunks_get_the_same_order():
+    docs, _ = clustered(per_topic=96)
+    whole = bp_order(docs, block_size=16, options=BPOptions(seed=9))
+    bounds = [0, 1, 2, 50, 50, 300, 301, docs.shape[0]]  # an empty chunk and one-row chunks among them
+    chunks = (docs[a:b] for a, b in zip(bounds, bounds[1:]))
+    got = bp_order_chunks(chunks, vocab_size=docs.shape[1], block_size=16, options=BPOptions(seed=9), threads=2)
+    np.testing.assert_array_equal(got, whole)
+    duplicate = (np.array([0, 2]), np.array([1, 1]), np.array([3, 4], dtype=np.uint8))
+    with pytest.raises(ValueError, match="document row 301 holds term id 1 twice"):
+        bp_order_chunks([docs[:301], duplicate], vocab_size=docs.shape[1])
+    with pytest.raises(ValueError, match="term id 400 >= vocab_size 400"):
+        bp_order_chunks([(np.array([0, 1]), np.array([400]), np.array([1], dtype=np.uint8))], vocab_size=400)
+
+
+def test_an_index_built_from_a_file_equals_one_built_in_memory(tmp_path):
+    docs, _ = clustered(per_topic=96)
+    vectors = SparseVectors.from_csr(
+        docs, [f"d{i}" for i in range(docs.shape[0])], meta={"quantization": {"scale": 2.0}}
+    )
+    vectors.save(tmp_path / "docs.q.npz")
+    for reorder in (None, "bp"):
+        extra = {"bp_seed": 4} if reorder else {}
+        in_memory = InvertedIndex.from_vectors(vectors, block_size=16, reorder=reorder, **extra)
+        from_file = InvertedIndex.from_file(tmp_path / "docs.q.npz", block_size=16, reorder=reorder, **extra)
+        in_memory.save(tmp_path / "a.bin")
+        from_file.save(tmp_path / "b.bin")
+        assert (tmp_path / "a.bin").read_bytes() == (tmp_path / "b.bin").read_bytes()
+        assert from_file.stats()["doc_order"] == reorder
+    SparseVectors.from_csr(docs.astype(np.float32), [f"d{i}" for i in range(docs.shape[0])]).save(tmp_path / "f.npz")
+    with pytest.raises(SpladeError, match=r"f\.npz: the index takes quantized vectors"):
+        InvertedIndex.from_file(tmp_path / "f.npz")

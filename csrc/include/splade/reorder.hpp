@@ -34,9 +34,36 @@ struct bp_options {
     unsigned threads = 1;
 };
 
-// The new order: element i is the input row (original doc index) placed at position i. Reads
-// indptr, indices, impacts (zero impacts count as absent) and vocab_size of `in`; throws
-// std::invalid_argument on a malformed CSR or a term repeated within a row.
+// The documents' terms, collected a chunk of rows at a time, so that a caller reading a
+// corpus from disk never holds it whole: bisection works on a forward index of the terms
+// alone (2 bytes a posting while the vocabulary fits 16 bits, as BERT's does), and that is all
+// the collector keeps.
+class bp_collector {
+public:
+    explicit bp_collector(std::uint32_t vocab_size);
+    // Room for this many documents and postings in all (optional: it avoids regrowing).
+    void reserve(std::size_t n_docs, std::size_t nnz);
+    // The next rows, in order. Reads indptr, indices, impacts (zero impacts count as absent)
+    // and n_docs of `rows`; throws std::invalid_argument on a malformed CSR, a term id at or
+    // above vocab_size or a term repeated within a row.
+    void add(const build_input& rows);
+    std::size_t n_docs() const { return off_.size() - 1; }
+    // The new order of the rows added: element i is the row placed at position i. Releases
+    // the collected terms, whose memory the bisection reuses.
+    std::vector<doc_t> order(const bp_options& options);
+
+private:
+    std::uint32_t vocab_;
+    bool narrow_;                      // term ids fit 16 bits
+    std::vector<std::uint64_t> off_;   // row -> first of its terms (n + 1 entries)
+    std::vector<std::uint16_t> terms16_;
+    std::vector<std::uint32_t> terms32_;
+    std::vector<std::uint64_t> df_;    // rows holding each term
+    std::vector<std::uint32_t> last_;  // last row + 1 that held each term (repeat check)
+};
+
+// The new order of the rows of `in` (element i: the input row placed at position i), as a
+// bp_collector given all of them at once computes it.
 std::vector<doc_t> bp_order(const build_input& in, const bp_options& options);
 
 }  // namespace splade
