@@ -1,5 +1,7 @@
 """One BM25 for the baseline run and for mining: exact over the collection, ties by the lower row."""
 
+from pathlib import Path
+
 import numpy as np
 
 from splade_core.data.mining import bm25_rankings
@@ -31,3 +33,29 @@ def test_mining_ranks_with_the_same_bm25():
     queries = ["sparse weights", "dual encoders", "zebra"]
     rows, _ = BM25(TEXTS).topk(queries, k=3)
     assert bm25_rankings(TEXTS, queries, 3) == [row[row >= 0].tolist() for row in rows]
+
+
+def test_scores_equal_bm25s_bit_for_bit_whatever_the_chunking():
+    """The index is built a chunk of texts at a time; its scores are bm25s' (Lucene variant)."""
+    import json
+
+    import bm25s
+
+    from splade_core.registry import BM25_B, BM25_K1
+
+    corpus = Path(__file__).resolve().parents[2] / "splade_core" / "resources" / "datasets" / "cranfield"
+    texts = [f"{d.get('title') or ''} {d['text']}" for d in map(json.loads, (corpus / "corpus.jsonl").open())]
+    texts.append("")  # a document without a token
+    queries = [json.loads(line)["text"] for line in (corpus / "queries.jsonl").open()]
+    reference = bm25s.BM25(k1=BM25_K1, b=BM25_B, method="lucene")
+    reference.index(bm25s.tokenize(texts, show_progress=False), show_progress=False)
+    ours = [BM25(texts), BM25(iter(texts), chunk_texts=97)]
+    compared = 0
+    for query in bm25s.tokenize(queries, return_ids=False, show_progress=False):
+        known = [token for token in query if token in reference.vocab_dict]
+        if known:
+            expected = reference.get_scores(known)
+            for index in ours:
+                np.testing.assert_array_equal(index.scores(query), expected)
+            compared += 1
+    assert compared > 10 and ours[0].size == ours[1].size == len(texts)
