@@ -35,11 +35,14 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic import BLOCK_DOCS, SyntheticConfig, _World  # noqa: E402
 
+from splade_core.data.download import data_bytes  # noqa: E402
 from splade_core.sparse import SparseVectors, SparseVectorsWriter  # noqa: E402
+from splade_core.sparse.vectors import VectorFile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MSMARCO_DOCS = 8_841_823
 MSMARCO_DEV_QUERIES = 6_980
+INPUT_VERSION = 2  # 2: texts for BM25
 WEIGHT_SCALE = 100.0  # synthetic impacts are weights x 100, as quantization makes them
 
 
@@ -48,7 +51,7 @@ def input_folder(work: Path) -> tuple[Path, Path | None]:
     completed it; an incomplete folder is emptied and given collection/qrels/."""
     folder = work / "input"
     done = folder / "done.json"
-    if done.is_file():
+    if done.is_file() and json.loads(done.read_text()).get("version") == INPUT_VERSION:
         return folder, None
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "collection" / "qrels").mkdir(parents=True)
@@ -68,14 +71,12 @@ def generate(work: Path, n_docs: int, n_queries: int, seed: int = 0) -> Path:
     meta = {"model": "synthetic", "generator": "benchmarks/scale.py"}
     with (
         SparseVectorsWriter(folder / "docs.npz", config.vocab_size, np.float32, meta) as writer,
-        open(folder / "collection" / "corpus.jsonl", "w") as corpus,
     ):
         for start in range(0, n_docs, BLOCK_DOCS):
             stop = min(start + BLOCK_DOCS, n_docs)
             indptr, terms, impacts, topics = world.documents(start, stop)
             ids = np.array([str(i) for i in range(start, stop)])  # as wide as the longest id
             writer.append(indptr, terms, (impacts / WEIGHT_SCALE).astype(np.float32), ids)
-            corpus.writelines(f'{{"_id": "{i}", "title": "", "text": "passage {i}"}}\n' for i in ids)
             for anchor in anchors[(anchors >= start) & (anchors < stop)] - start:
                 row = slice(indptr[anchor], indptr[anchor + 1])
                 anchor_rows.append((terms[row], impacts[row]))
@@ -96,21 +97,38 @@ def generate(work: Path, n_docs: int, n_queries: int, seed: int = 0) -> Path:
     SparseVectors(queries.indptr, queries.indices, queries.data, queries.ids, queries.vocab_size, meta).save(
         folder / "queries.npz"
     )
-    with open(folder / "collection" / "queries.jsonl", "w") as out:
-        out.writelines(json.dumps({"_id": q, "text": f"query {q}"}) + "\n" for q in query_ids)
     qrels = pd.DataFrame({"query-id": query_ids, "corpus-id": anchors.astype(str), "score": 1})
     qrels.to_csv(folder / "collection" / "qrels" / "test.tsv", sep="\t", index=False)
+    write_texts(folder)
     seconds = time.perf_counter() - started
-    done.write_text(json.dumps({"docs": n_docs, "queries": n_queries, "seconds": round(seconds, 1)}))
+    record = {"docs": n_docs, "queries": n_queries, "seconds": round(seconds, 1), "version": INPUT_VERSION}
+    done.write_text(json.dumps(record))
     print(f"generated the input in {seconds:.0f} s -> {folder}", file=sys.stderr)
     return folder
+
+
+TEXT_TERMS = 32  # words of a synthetic passage: its heaviest terms; the 4 heaviest twice (~36 tokens)
+
+
+def write_texts(folder: Path) -> None:
+    """The collection's corpus.jsonl and queries.jsonl, for BM25: each row's TEXT_TERMS heaviest
+    terms as words ("t<id>"), the four heaviest twice, so a passage has ~36 tokens and ~32
+    distinct ones, as MS MARCO's have after stop words (~280 M document-term pairs at 8.8 M)."""
+    for vectors, name in (("docs.npz", "corpus.jsonl"), ("queries.npz", "queries.jsonl")):
+        with VectorFile(folder / vectors) as file, open(folder / "collection" / name, "w") as out:
+            for chunk in file.chunks():
+                for row, row_id in enumerate(chunk.ids):
+                    span = slice(chunk.indptr[row], chunk.indptr[row + 1])
+                    terms = chunk.indices[span][np.argsort(-chunk.data[span], kind="stable")][:TEXT_TERMS]
+                    words = [f"t{t}" for t in terms.tolist()]
+                    out.write(json.dumps({"_id": str(row_id), "text": " ".join(words + words[:4])}) + "\n")
 
 
 def study_config(work: Path, inputs: Path, threads: int) -> Path:
     config = {
         "results": str(work / "results"),
         "resources": str(work / "resources"),
-        "datasets": {"synthetic": {"collection": f"{inputs / 'collection'}:test", "bm25": False}},
+        "datasets": {"synthetic": {"collection": f"{inputs / 'collection'}:test", "bm25": True}},
         "models": {
             "synthetic": {
                 "path": "bundled/splade-tiny",  # the vocabulary (30,522 BERT tokens); npz needs none
@@ -152,7 +170,7 @@ def declared_resources(log: Path) -> dict[str, dict[str, float]]:
             benchmark = str(Path(line.removeprefix("benchmark:").strip()).resolve())
         elif line.startswith("resources:") and benchmark:
             jobs[benchmark] = {key: float(value) for key, value in re.findall(r"(\w+)=([0-9.]+)", line)}
-            jobs[benchmark]["input_mb"] = sum(path.stat().st_size for path in inputs if path.is_file()) / 2**20
+            jobs[benchmark]["input_mb"] = sum(map(data_bytes, inputs)) / 2**20  # a manifest: its files
             benchmark = None
     return jobs
 

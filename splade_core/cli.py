@@ -442,11 +442,12 @@ def _add_bm25(subparsers) -> None:
 def _run_bm25(args) -> None:
     from .data import load_collection
     from .retrieve import write_trec_run
-    from .retrieve.bm25 import bm25_run
+    from .retrieve.bm25 import bm25_topk
+    from .retrieve.runs import iter_topk
 
-    run = bm25_run(load_collection(args.collection), args.k, args.k1, args.b)
-    write_trec_run(args.output, run, tag="bm25")
-    print(json.dumps({"output": str(args.output), "queries": len(run)}))
+    query_ids, doc_ids, doc_idx, scores = bm25_topk(load_collection(args.collection), args.k, args.k1, args.b)
+    write_trec_run(args.output, iter_topk(query_ids, doc_ids, doc_idx, scores), tag="bm25")
+    print(json.dumps({"output": str(args.output), "queries": len(query_ids)}))
 
 
 # --- evaluate / info ------------------------------------------------------------------------

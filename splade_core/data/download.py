@@ -134,6 +134,20 @@ def file_path(resources: str | Path, url: str) -> Path:
     return Path(resources) / "files" / key / name
 
 
+def data_bytes(path: str | Path) -> int:
+    """Bytes of the data a workflow input stands for: a download's manifest counts as the files
+    it lists, any other file as its own size, a missing one (not downloaded yet) as 0. Resource
+    callables size jobs that read a download through its manifest with it."""
+    path = Path(path)
+    if path.name != MANIFEST:
+        return path.stat().st_size if path.is_file() else 0
+    try:
+        files = json.loads(path.read_text()).get("files", {})
+        return sum(int(entry["bytes"]) for entry in files.values())
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return 0
+
+
 def is_url(value: str) -> bool:
     return bool(re.match(r"^(https?|file)://", value))
 

@@ -31,7 +31,6 @@ from ..errors import SpladeError
 from ..registry import BM25_B as B
 from ..registry import BM25_K1 as K1
 from .brute_force import topk_rows
-from .runs import Run, run_from_topk
 
 CHUNK_TEXTS = 50_000  # texts tokenized at once: their tokens are the only per-text Python objects held
 
@@ -85,6 +84,8 @@ class BM25:
             dl = np.repeat(c.lengths, c.row_nnz).astype(np.float64)
             weights[at:end] = idf[c.terms] * (tf / (k1 * ((1 - b) + b * dl / average_length) + tf))
             at = end
+        if indptr[-1] < 2**31:  # 32-bit offsets, so that scipy keeps the indices 32-bit
+            indptr = indptr.astype(np.int32)
         # term-major, as bm25s holds it: a query reads one column per token
         self.matrix = sp.csr_array((weights, indices, indptr), shape=(self.size, len(self.vocab))).tocsc()
 
@@ -127,8 +128,12 @@ class BM25:
         return rows, scores
 
 
-def bm25_run(collection: Collection, k: int = 1000, k1: float = K1, b: float = B, progress: bool = True) -> Run:
-    """The BM25 run of a collection's queries over its documents, streamed from the collection."""
+def bm25_topk(
+    collection: Collection, k: int = 1000, k1: float = K1, b: float = B, progress: bool = True
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(query ids, document ids, doc_idx [queries, k], scores) of the BM25 run of a collection's
+    queries over its documents, which are streamed from it (`runs.iter_topk` turns them into
+    run lines)."""
     docs = collection.docs()
     ids: list[np.ndarray] = []  # compact, a chunk at a time: a few bytes a document
 
@@ -143,10 +148,11 @@ def bm25_run(collection: Collection, k: int = 1000, k1: float = K1, b: float = B
     if not index.size or not queries:
         raise SpladeError(f"collection {collection.spec!r} has no {'documents' if not index.size else 'queries'}")
     doc_ids = np.concatenate(ids)
+    query_ids = [query_id for query_id, _ in queries]
     try:
         check_ids(doc_ids, "document")
-        check_ids([query_id for query_id, _ in queries], "query")
+        check_ids(query_ids, "query")
     except ValueError as exc:
         raise SpladeError(f"collection {collection.spec!r}: {exc}") from None
     doc_idx, scores = index.topk([text for _, text in queries], min(k, index.size))
-    return run_from_topk([qid for qid, _ in queries], doc_ids.astype(str), doc_idx, scores)
+    return query_ids, doc_ids.astype(str), doc_idx, scores

@@ -371,21 +371,34 @@ def float_queries(wildcards):
 # --- resources from the data: mem_mb and runtime grow with the size of a job's inputs ------------
 # Calibrated by benchmarks/scale.py at MS MARCO size (8.8 M passages); README has the model.
 # Streaming stages hold a row chunk plus ~70 bytes per row (ids, row lengths, id hashes); the
-# index build holds its input, the index (~0.45x a quantized input) and one 512 MB pass.
+# index build holds its input, the index (~0.45x a quantized input) and one 512 MB pass; BM25
+# holds ~26 bytes per distinct document-term pair while it indexes, ~3 MB per MB of corpus text.
 # A job Snakemake retries (--retries) asks for attempt times as much.
 
 
-def memory(base_mb, per_input_mb=0.0):
-    """mem_mb = base_mb + per_input_mb x the job's input size (MB), x the attempt."""
+def input_data_mb(input, of=None):
+    """MB of a job's input data, or of its inputs named in `of`: a download's manifest counts
+    as the files it lists (a collection's manifest: its queries and qrels; a corpus's: its
+    documents), any other file as its size."""
+    paths = input if of is None else [path for name in of for path in _paths(getattr(input, name))]
+    return sum(downloads.data_bytes(path) for path in paths) / 2**20
+
+
+def _paths(value):
+    return [value] if isinstance(value, str) else list(value)
+
+
+def memory(base_mb, per_input_mb=0.0, of=None):
+    """mem_mb = base_mb + per_input_mb x the job's input data (MB; see input_data_mb), x the attempt."""
     return lambda wildcards, input, attempt: math.ceil(
-        (base_mb + per_input_mb * input.size_mb) * attempt
+        (base_mb + per_input_mb * input_data_mb(input, of)) * attempt
     )
 
 
-def minutes(base, per_input_gb=0.0):
-    """runtime (minutes) = base + per_input_gb x the job's input size (GB), x the attempt."""
+def minutes(base, per_input_gb=0.0, of=None):
+    """runtime (minutes) = base + per_input_gb x the job's input data (GB), x the attempt."""
     return lambda wildcards, input, attempt: math.ceil(
-        (base + per_input_gb * input.size_mb / 1024) * attempt
+        (base + per_input_gb * input_data_mb(input, of) / 1024) * attempt
     )
 
 

@@ -41,9 +41,11 @@ rule evaluate_bm25:
         per_query=f"{R}/{{dataset}}/bm25/perquery.tsv",
     log:
         f"{R}/logs/evaluate_run/{{dataset}}/bm25.log",
+    benchmark:
+        f"{R}/benchmarks/evaluate_run/{{dataset}}/bm25.tsv"
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=memory(1000, 0.5),
+        runtime=minutes(5, 1),
     params:
         collection=dataset_folder,
         timings=lambda wildcards, input: timing_flags({"retrieval_s": [input.timing]}),

@@ -24,7 +24,8 @@ rule retrieve:
 
 rule retrieve_bm25:
     input:
-        lambda wildcards: manifest(dataset_folder(wildcards)),
+        collection=lambda wildcards: manifest(dataset_folder(wildcards)),
+        corpus=lambda wildcards: manifest(corpus_folder(collection_of(wildcards.dataset))),
     output:
         f"{R}/{{dataset}}/bm25/run.trec",
     log:
@@ -32,8 +33,9 @@ rule retrieve_bm25:
     benchmark:
         f"{R}/benchmarks/retrieve_bm25/{{dataset}}.tsv"
     resources:
-        mem_mb=8000,
-        runtime=120,
+        # the index of the whole corpus, built a chunk of texts at a time; then one query at a time
+        mem_mb=memory(1000, 3.5, of=["corpus"]),
+        runtime=minutes(10, 15, of=["corpus"]),
     params:
         collection=dataset_folder,
         k=RETRIEVAL["k"],

@@ -1,6 +1,7 @@
 rule mine_negatives:
     input:
         collection=manifest(training_folder()),
+        corpus=manifest(corpus_folder(TRAIN["train_data"])),
         base=lambda wildcards: manifest(base_model(wildcards)),
         teacher=teacher_input,
     output:
@@ -11,8 +12,10 @@ rule mine_negatives:
         f"{R}/benchmarks/mine_negatives/{{model}}.tsv"
     threads: config["threads"]["train"]
     resources:
-        mem_mb=4000,
-        runtime=120,
+        # every text of the corpus as a Python str, its BM25 index (~3 MB a corpus MB) and the
+        # model; not measured beyond SciFact (config/msmarco.yaml: give published examples)
+        mem_mb=memory(4000, 6, of=["corpus", "base"]),
+        runtime=minutes(120, 30, of=["corpus"]),
     params:
         base=base_model,
         collection=training_folder(),
@@ -42,7 +45,7 @@ rule train_model:
     resources:
         # the model and its optimizer, and the examples as arrays: a 40 M-line teacher file
         # (1.4 GB) peaks at 3.5-4.0 GB while it is read (benchmarks/training_data.py)
-        mem_mb=memory(8000, 2.5),
+        mem_mb=memory(8000, 2.5, of=["examples"]),
         runtime=720,
         gpu=lambda wildcards: 1 if TRAIN["device"].startswith("cuda") else 0,
     params:
