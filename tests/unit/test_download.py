@@ -262,3 +262,14 @@ def test_a_damaged_offsets_index_is_named(tiny_beir, tmp_path):
     offsets.write_bytes(b"\x93NUMPY garbage".ljust(manifest["files"]["corpus.offsets.npy"]["bytes"], b"\x00"))
     with pytest.raises(SpladeError, match="corpus.offsets.npy does not match corpus.jsonl; download it again"):
         load_collection(summary["topics"]["path"])
+
+
+def test_data_bytes_counts_a_manifest_as_the_files_it_lists(tiny_beir, tmp_path):
+    """What the workflow's resource callables size a job by (a manifest is a few hundred bytes)."""
+    spec = f"{tiny_beir}:test"
+    download.download_collection(spec, tmp_path, progress=False)
+    corpus = download.corpus_dir(tmp_path, spec)
+    files = sum(path.stat().st_size for path in corpus.iterdir() if path.name != "manifest.json")
+    assert download.data_bytes(corpus / "manifest.json") == files > (corpus / "manifest.json").stat().st_size
+    assert download.data_bytes(corpus / "corpus.jsonl") == (corpus / "corpus.jsonl").stat().st_size
+    assert download.data_bytes(tmp_path / "not-yet" / "manifest.json") == 0  # a plan before the download

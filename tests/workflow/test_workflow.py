@@ -339,3 +339,34 @@ def test_job_memory_and_runtime_grow_with_the_input(tmp_path, test_config):
         declared[rows] = {key: int(value) for key, value in resources}
     assert declared[20_000]["mem_mb"] > declared[50]["mem_mb"] > 0
     assert declared[20_000]["runtime"] >= declared[50]["runtime"] > 0
+
+
+def test_bm25_memory_follows_the_downloaded_corpus(tmp_path, test_config):
+    """A rule that reads a corpus through its download's manifest is sized by the corpus's files:
+    BM25 over a 100x larger corpus asks for more memory and time."""
+    import shutil
+
+    tiny = REPO / "tests" / "data" / "tiny-beir"
+    big = tmp_path / "big-beir"
+    shutil.copytree(tiny, big)
+    with open(big / "corpus.jsonl", "a") as out:
+        for i in range(3_000):
+            out.write(json.dumps({"_id": f"extra{i}", "text": f"filler passage number {i} " * 20}) + "\n")
+    datasets = {
+        "tiny": {"collection": f"{tiny}:test", "bm25": True},
+        "big": {"collection": f"{big}:test", "bm25": True},
+    }
+    models = {"splade-tiny": {"path": "bundled/splade-tiny", "pretrained": True, "train": False}}
+    config = {**test_config, "datasets": datasets, "models": models, "lambdas": []}
+    configfile = str(write_config(tmp_path, config))
+    downloaded = snakemake(tmp_path, "download", "--cores", "1", "--configfile", configfile)
+    assert downloaded.returncode == 0, downloaded.stderr[-3000:]
+    result = snakemake(tmp_path, "-n", "--configfile", configfile, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    declared = {}
+    for block in result.stdout.split("rule retrieve_bm25:")[1:]:
+        dataset = re.search(r"results/(\w+)/bm25/run\.trec", block).group(1)
+        resources = re.findall(r"(mem_mb|runtime)=([0-9]+)", block.split("\n\n")[0])
+        declared[dataset] = {key: int(value) for key, value in resources}
+    assert declared["big"]["mem_mb"] > declared["tiny"]["mem_mb"] > 0
+    assert declared["big"]["runtime"] >= declared["tiny"]["runtime"] > 0
