@@ -58,7 +58,7 @@ class BM25:
         self.vocab: dict[str, int] = {}
         chunks = []
         texts = iter(texts)
-        with tqdm(total=total, desc="bm25 index", unit="doc", disable=not progress, mininterval=5) as bar:
+        with tqdm(total=total, desc="bm25 index", unit="doc", disable=not progress, mininterval=5, delay=2) as bar:
             while chunk := list(itertools.islice(texts, chunk_texts)):
                 chunks.append(self._count(chunk))
                 bar.update(len(chunk))
@@ -122,7 +122,7 @@ class BM25:
         tokens = bm25s.tokenize(list(queries), return_ids=False, show_progress=False)
         rows = np.full((len(queries), k), -1, dtype=np.int32)
         scores = np.zeros((len(queries), k), dtype=np.float32)
-        for i, query in enumerate(tqdm(tokens, desc="bm25", disable=not self.progress, mininterval=5)):
+        for i, query in enumerate(tqdm(tokens, desc="bm25", disable=not self.progress, mininterval=5, delay=2)):
             if any(token in self.vocab for token in query):
                 rows[i : i + 1], scores[i : i + 1] = topk_rows(self.scores(query)[None, :], k)
         return rows, scores
