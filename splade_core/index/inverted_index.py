@@ -205,14 +205,13 @@ class InvertedIndex:
         (element i: the row placed at position i, as `bp_order` returns), and `order_kind`
         what made it, as the file records it: "given" or "bp" (`bp_order`'s).
         """
-        bp_keywords = {_BP_KEYWORDS[key]: options.pop(key) for key in list(options) if key in _BP_KEYWORDS}
+        bp_options = _bp_options(reorder, options)
         codec_options = options
         unknown = sorted(set(codec_options) - set(CODEC_OPTIONS))
         if unknown:
             raise TypeError(
                 f"unknown codec option(s) {unknown}; known: {sorted(CODEC_OPTIONS)} (BP: {sorted(_BP_KEYWORDS)})"
             )
-        bp_options = _bp_options(reorder, bp_keywords)
         if bp_options is not None and doc_order is not None:
             raise ValueError("give either reorder or doc_order, not both")
         if codec_options.get("codec", "simdbp128") != "simdbp128":
@@ -285,8 +284,7 @@ class InvertedIndex:
         (2 bytes a posting, twice) and the build's input and index, never their sum."""
         from ..sparse.vectors import VectorFile
 
-        bp_keywords = {_BP_KEYWORDS[key]: options.pop(key) for key in list(options) if key in _BP_KEYWORDS}
-        bp_options = _bp_options(reorder, bp_keywords)
+        bp_options = _bp_options(reorder, options)
         with VectorFile(path) as file:
             if not file.is_quantized:
                 raise SpladeError(f"{file.path}: the index takes quantized vectors (run `splade quantize` first)")
@@ -417,8 +415,10 @@ class InvertedIndex:
 # ---- input coercion (explicit dtypes, readable errors) ------------------------------------
 
 
-def _bp_options(reorder, bp_keywords: dict) -> BPOptions | None:
-    """The BPOptions that `reorder` (None, "bp" or a BPOptions) and bp_* keywords ask for."""
+def _bp_options(reorder, options: dict) -> BPOptions | None:
+    """The BPOptions that `reorder` (None, "bp" or a BPOptions) and the bp_* keywords of
+    `options` ask for; those keywords are taken out of `options`."""
+    bp_keywords = {_BP_KEYWORDS[key]: options.pop(key) for key in list(options) if key in _BP_KEYWORDS}
     if isinstance(reorder, BPOptions):
         if bp_keywords:
             raise TypeError("give BP settings either as a BPOptions or as bp_* keywords, not both")

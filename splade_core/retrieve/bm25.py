@@ -7,8 +7,9 @@ stemming). A query's documents are ranked exactly over the whole collection, tie
 lower row (`topk_rows`, as every ranking of the project).
 
 The index is built a chunk of texts at a time and keeps only the term weights: a float32 weight
-and an int32 row per distinct (document, term) pair, about 8 bytes, never the texts or their
-tokens, so MS MARCO's 8.8 M passages fit a few GB. The weights are computed with the operations
+and an int32 row per distinct (document, term) pair, about 8 bytes (~26 at the peak, while
+they are transposed to term-major), never the texts or their tokens, so MS MARCO's 8.8 M
+passages fit a few GB. The weights are computed with the operations
 bm25s uses, in the same floating-point order, so scores equal `bm25s.BM25(method="lucene")`'s
 bit for bit (tested).
 """
