@@ -136,9 +136,11 @@ def file_path(resources: str | Path, url: str) -> Path:
 
 def data_bytes(path: str | Path) -> int:
     """Bytes of the data a workflow input stands for: a download's manifest counts as the files
-    it lists, any other file as its own size, a missing one (not downloaded yet) as 0. Resource
-    callables size jobs that read a download through its manifest with it."""
+    it lists, a folder (a fine-tuned model) as the files in it, any other file as its own size,
+    a missing one (not made yet) as 0. Resource callables size jobs with it."""
     path = Path(path)
+    if path.is_dir():
+        return sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
     if path.name != MANIFEST:
         return path.stat().st_size if path.is_file() else 0
     try:

@@ -273,3 +273,4 @@ def test_data_bytes_counts_a_manifest_as_the_files_it_lists(tiny_beir, tmp_path)
     assert download.data_bytes(corpus / "manifest.json") == files > (corpus / "manifest.json").stat().st_size
     assert download.data_bytes(corpus / "corpus.jsonl") == (corpus / "corpus.jsonl").stat().st_size
     assert download.data_bytes(tmp_path / "not-yet" / "manifest.json") == 0  # a plan before the download
+    assert download.data_bytes(corpus) == files + (corpus / "manifest.json").stat().st_size  # a folder: its files

@@ -161,7 +161,7 @@ def runs(slurm_cluster, tmp_path_factory):
         download[0].wait()
         _finish(*download, "snakemake download")
     offline = offline_caches(tmp_path_factory.mktemp("caches"))
-    # The profile's per-rule requests are site values (up to 64 GB and 8 CPUs) that a 2-core CI
+    # The profile's per-rule requests are site values (training: 32 GB) that a 2-core CI
     # node cannot grant, so every rule asks for 1 GB here (a CLI --set-resources replaces the
     # profile's whole mapping); CPUs then follow each job's threads. The profile's set-threads
     # is replaced likewise (with a no-op for the local rule `all`), so threads come from the

@@ -341,17 +341,18 @@ def test_job_memory_and_runtime_grow_with_the_input(tmp_path, test_config):
     assert declared[20_000]["runtime"] >= declared[50]["runtime"] > 0
 
 
-def test_bm25_memory_follows_the_downloaded_corpus(tmp_path, test_config):
+def test_bm25_and_encoding_follow_the_downloaded_corpus(tmp_path, test_config):
     """A rule that reads a corpus through its download's manifest is sized by the corpus's files:
-    BM25 over a 100x larger corpus asks for more memory and time."""
+    BM25 over a much larger corpus asks for more memory and time, encoding it for more time and
+    the same memory (the model and a batch, streamed), once the model's weights are counted."""
     import shutil
 
     tiny = REPO / "tests" / "data" / "tiny-beir"
     big = tmp_path / "big-beir"
     shutil.copytree(tiny, big)
     with open(big / "corpus.jsonl", "a") as out:
-        for i in range(3_000):
-            out.write(json.dumps({"_id": f"extra{i}", "text": f"filler passage number {i} " * 20}) + "\n")
+        for i in range(10_000):  # 11 MB: minutes more of encoding for splade-tiny
+            out.write(json.dumps({"_id": f"extra{i}", "text": f"filler passage number {i} " * 40}) + "\n")
     datasets = {
         "tiny": {"collection": f"{tiny}:test", "bm25": True},
         "big": {"collection": f"{big}:test", "bm25": True},
@@ -363,10 +364,19 @@ def test_bm25_memory_follows_the_downloaded_corpus(tmp_path, test_config):
     assert downloaded.returncode == 0, downloaded.stderr[-3000:]
     result = snakemake(tmp_path, "-n", "--configfile", configfile, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    declared = {}
-    for block in result.stdout.split("rule retrieve_bm25:")[1:]:
-        dataset = re.search(r"results/(\w+)/bm25/run\.trec", block).group(1)
-        resources = re.findall(r"(mem_mb|runtime)=([0-9]+)", block.split("\n\n")[0])
-        declared[dataset] = {key: int(value) for key, value in resources}
-    assert declared["big"]["mem_mb"] > declared["tiny"]["mem_mb"] > 0
-    assert declared["big"]["runtime"] >= declared["tiny"]["runtime"] > 0
+
+    def declared(rule, output):
+        out = {}
+        for block in result.stdout.split(f"rule {rule}:")[1:]:
+            job = block.split("\n\n")[0]
+            if found := re.search(rf"output: {output}", job):  # one shard per corpus
+                out[found.group(1)] = {key: int(value) for key, value in re.findall(r"(mem_mb|runtime)=([0-9]+)", job)}
+        return out
+
+    bm25 = declared("retrieve_bm25", r"results/(\w+)/bm25/run\.trec")
+    assert bm25["big"]["mem_mb"] > bm25["tiny"]["mem_mb"] > 0
+    assert bm25["big"]["runtime"] >= bm25["tiny"]["runtime"] > 0
+    encode = declared("encode_corpus", r"results/encoded/(\w+)/splade-tiny/pretrained/docs\.shard0\.npz")
+    assert encode["big"]["runtime"] > encode["tiny"]["runtime"] > 0
+    weights_mb = (REPO / "splade_core/resources/models/splade-tiny/model.safetensors").stat().st_size / 2**20
+    assert encode["big"]["mem_mb"] == encode["tiny"]["mem_mb"] > 500 + 2 * weights_mb

@@ -12,9 +12,9 @@ rule encode_corpus:
         f"{R}/benchmarks/encode_corpus/{{corpus}}/{{model}}/{{setting}}/shard{{shard}}.tsv"
     threads: encode_threads()
     resources:
-        mem_mb=4000,
-        runtime=600,
-        gpu=1 if ENCODE["device"].startswith("cuda") else 0,
+        mem_mb=encode_memory(ENCODE["doc_max_length"]),
+        runtime=encode_minutes("corpus", ENCODE["shards"]),
+        gpu=int(on_gpu()),
     params:
         model=model_dir,
         collection=lambda wildcards: corpus_folder(corpus_collection(wildcards.corpus)),
@@ -107,8 +107,9 @@ rule encode_queries:
         f"{R}/benchmarks/encode_queries/{{dataset}}/{{model}}/{{setting}}.tsv"
     threads: encode_threads()
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=encode_memory(ENCODE["query_max_length"]),
+        runtime=encode_minutes("collection"),
+        gpu=int(on_gpu()),
     params:
         model=model_dir,
         collection=dataset_folder,
