@@ -2,6 +2,7 @@
 
     python benchmarks/scale.py                        # 8,841,823 passages, 6,980 queries
     python benchmarks/scale.py --docs 1000000         # a rehearsal
+    python benchmarks/scale.py --only latency         # keep the study, redo the BP build and latencies
 
 1. Input (cached under benchmarks/.cache/scale-<docs>/input): pre-encoded float vectors —
    benchmarks/synthetic.py's documents (~120 non-zeros each, so ~1.05 B postings at 8.8 M),
@@ -229,6 +230,26 @@ def measured(command: list[str]) -> tuple[float, float]:
     return float(seconds), int(kilobytes) / 1024
 
 
+def merge(work: Path) -> dict:
+    """`splade merge` (the merge_corpus rule's command) of the whole float input as one shard:
+    the streamed concatenation at full size (the number of shards does not change what it
+    holds). Time, peak RSS, and a check that the rows came through unchanged."""
+    source = work / "input" / "docs.npz"
+    output = work / "merged.npz"
+    seconds, rss = measured([sys.executable, "-m", "splade_core", "merge", str(source), "--output", str(output)])
+    try:
+        with VectorFile(source) as before, VectorFile(output) as after:
+            if before.n_rows != after.n_rows or not np.array_equal(before.indptr, after.indptr):
+                raise AssertionError(f"{output}: rows differ from {source}")
+            for a, b in zip(before.chunks(), after.chunks(), strict=True):
+                same = np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data)
+                if not (same and np.array_equal(a.ids, b.ids)):
+                    raise AssertionError(f"{output}: postings differ from {source}")
+    finally:
+        output.unlink(missing_ok=True)
+    return {"s": round(seconds, 1), "max_rss_mb": round(rss), "input_mb": round(source.stat().st_size / 2**20)}
+
+
 APPROXIMATE = {"algorithm": "bmp", "bound_share": 0.35, "term_ratio": 0.9}  # as in benchmarks/RESULTS.md
 
 
@@ -288,8 +309,8 @@ def latencies(work: Path, n_queries: int, threads: int, scipy_queries: int) -> d
                 row["cpu_p50_ms"] = round(float(np.median(cpu)), 3)
                 if label == "exact":
                     exact = found
-                    if k == 10:
-                        ours[name] = found
+                    if name == "input order":  # the peers' scores are checked against these
+                        ours[k] = found
                 else:  # share of the exact top-k (ids) found, over the timed queries
                     hits = [
                         len(set(a[0][0]) & set(b[0][0])) / max(1, int((b[0][0] >= 0).sum()))
@@ -297,18 +318,42 @@ def latencies(work: Path, n_queries: int, threads: int, scipy_queries: int) -> d
                     ]
                     row[f"recall@{k}"] = round(float(np.mean(hits)), 4)
                 out["rows"].append(row)
-    docs = SparseVectors.load(docs_path).to_csr()
-    dense = csr[:scipy_queries].astype(np.float32).toarray()
-    calls = [lambda row=row: docs @ dense[row] for row in range(scipy_queries)]
-    _, cpu, scored = timed_calls(calls, warmup=1)
-    for row, scores in enumerate(scored):
-        top = np.sort(scores[scores > 0])[::-1][:10]
-        for name, found in ours.items():
-            if not np.array_equal(found[row][1][0][: len(top)], top.astype(np.int64)):
-                raise AssertionError(f"query {row}: {name} top-10 scores differ from SciPy's")
-    out["scipy_cpu_p50_ms"] = round(float(np.median(cpu)), 1)
-    out["scipy_queries"] = scipy_queries
+    out["peers"] = peer_latencies(docs_path, queries, ours, n_queries, scipy_queries)
     return out
+
+
+def peer_latencies(docs_path: Path, queries: SparseVectors, ours: dict, n_queries: int, scipy_queries: int) -> list:
+    """The same single-thread timing for the exact peers of benchmarks/bench_index.py, on one
+    term-major copy of the documents that both search: SciPy's column gather on the first
+    scipy_queries queries, splade-index on all n_queries, at k = 10 and 1,000. Every query's
+    top-k scores must equal ours (ties may order documents differently)."""
+    import bench_index
+
+    from splade_core.retrieve.search import timed_calls
+
+    started = time.perf_counter()
+    exact = bench_index.Exact(csc=bench_index.term_major(SparseVectors.load(docs_path)))
+    transpose_s = time.perf_counter() - started
+    split = bench_index.split_queries(queries)[:n_queries]
+    splade_index = bench_index.SpladeIndex()
+    splade_index.use(exact.csc)
+    peers = [
+        ("scipy sparse (column gather)", split[:scipy_queries], lambda q, k: exact.topk(q, k)),
+        (bench_index.SpladeIndex.name, splade_index.prepare(split), lambda q, k: splade_index.search(None, q, k)),
+    ]
+    rows = []
+    for name, qs, search in peers:
+        for k in (10, 1000):
+            _, cpu, found = timed_calls([lambda q=q, k=k, search=search: search(q, k) for q in qs])
+            for row, doc_idx in enumerate(found):
+                got = np.sort(exact.scores_of(split[row], np.asarray(doc_idx)))[::-1].astype(np.int64)
+                want = ours[k][row][1][0]
+                if not np.array_equal(got[got > 0], want[want > 0]):
+                    raise AssertionError(f"{name}, query {row}: top-{k} scores differ from ours")
+            rows.append({"engine": name, "k": k, "queries": len(qs), "cpu_p50_ms": round(float(np.median(cpu)), 3)})
+            print(rows[-1], file=sys.stderr, flush=True)
+    rows[0]["term_major_copy_s"] = round(transpose_s, 1)
+    return rows
 
 
 def markdown(rows: list[dict]) -> str:
@@ -318,6 +363,11 @@ def markdown(rows: list[dict]) -> str:
         size = "" if row["input_mb"] is None else f"{row['input_mb']:.0f}"
         lines.append(f"| {row['job']} | {row['seconds']:.1f} | {row['max_rss_mb']:.0f} | {declared} | {size} |")
     return "\n".join(lines)
+
+
+def print_latency(latency: dict) -> None:
+    for row in latency["rows"] + latency["peers"]:
+        print(row)
 
 
 def main() -> None:
@@ -330,10 +380,27 @@ def main() -> None:
         "--keep", action="store_true", help="keep the previous run's results (rerun only what is missing)"
     )
     parser.add_argument("--latency-queries", type=int, default=1000, help="queries timed one at a time per setting")
-    parser.add_argument("--scipy-queries", type=int, default=20, help="of those, timed with SciPy brute force")
+    parser.add_argument("--scipy-queries", type=int, default=200, help="of those, timed with SciPy too")
     parser.add_argument("--no-latency", action="store_true", help="skip the BP build and the latency table")
+    parser.add_argument(
+        "--only",
+        choices=("latency", "merge"),
+        help="keep the previous run's study and its figures; redo only the BP build and the latency table,"
+        " or the merge",
+    )
     args = parser.parse_args()
     work = args.work or ROOT / "benchmarks" / ".cache" / f"scale-{args.docs}"
+    out = ROOT / "benchmarks" / "results" / f"scale-{args.docs}.json"
+    if args.only:
+        result = json.loads(out.read_text())
+        if args.only == "latency":
+            result["latency"] = latencies(work, args.latency_queries, args.cores, args.scipy_queries)
+            print_latency(result["latency"])
+        else:
+            result["merge"] = merge(work)
+            print(result["merge"])
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        return
     inputs = generate(work, args.docs, args.queries)
     if not args.keep:
         shutil.rmtree(work / "results", ignore_errors=True)
@@ -353,13 +420,13 @@ def main() -> None:
         "plan_msmarco_s": round(plan_seconds("config/msmarco.yaml"), 2),
         "within_declared_memory": all(r["mem_mb"] is None or r["max_rss_mb"] <= r["mem_mb"] for r in rows),
     }
+    result["merge"] = merge(work)
     if not args.no_latency:
         result["latency"] = latencies(work, args.latency_queries, args.cores, args.scipy_queries)
-    out = ROOT / "benchmarks" / "results" / f"scale-{args.docs}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(markdown(rows))
-    for row in result.get("latency", {}).get("rows", []):
-        print(row)
+    if "latency" in result:
+        print_latency(result["latency"])
     print(f"\nstudy {wall:.0f} s; snakemake -n config/msmarco.yaml {result['plan_msmarco_s']} s; -> {out}")
 
 
