@@ -99,6 +99,7 @@ class Exact:
 
     def __init__(self, docs: SparseVectors | None = None, csc: sp.csc_array | None = None):
         self.csc = term_major(docs) if csc is None else csc
+        self._csr = None  # row-major copy, made by the first scores_of
 
     def scores(self, q: Query) -> np.ndarray:
         return self.csc[:, q.terms] @ q.weights.astype(np.float32)
@@ -107,7 +108,12 @@ class Exact:
         return topk_desc(self.scores(q), k)[0]
 
     def scores_of(self, q: Query, doc_idx: np.ndarray) -> np.ndarray:
-        return self.scores(q)[doc_idx]
+        """Scores of the given documents only: a gather of their rows."""
+        if self._csr is None:
+            self._csr = self.csc.tocsr()
+        dense = np.zeros(self.csc.shape[1], dtype=np.float32)
+        dense[q.terms] = q.weights
+        return self._csr[doc_idx] @ dense
 
 
 @dataclass

@@ -420,17 +420,15 @@ ENCODE_CUDA_HOST_MB = 2000
 ENCODE_GPU_SPEEDUP = 20
 
 
-def on_gpu():
-    return ENCODE["device"].startswith("cuda")
+def on_cuda(device):
+    """Whether a torch device setting (encoding.device, training.device) is a GPU."""
+    return device.startswith("cuda")
 
 
 def encode_memory(max_length):
     """mem_mb of an encoding job: the model (2x its weights), a batch of max_length tokens, CUDA."""
-    batch_tokens = ENCODE["batch_size"] * max_length
-    return lambda wildcards, input, attempt: math.ceil(
-        (500 + 2 * input_data_mb(input, ["model"]) + 0.03 * batch_tokens + ENCODE_CUDA_HOST_MB * on_gpu())
-        * attempt
-    )
+    fixed_mb = 500 + 0.03 * ENCODE["batch_size"] * max_length + ENCODE_CUDA_HOST_MB * on_cuda(ENCODE["device"])
+    return lambda wildcards, input, attempt: math.ceil((fixed_mb + 2 * input_data_mb(input, ["model"])) * attempt)
 
 
 def encode_minutes(text, shards=1):
@@ -438,7 +436,7 @@ def encode_minutes(text, shards=1):
 
     def runtime(wildcards, input, attempt):
         per_gb = 15 * (input_data_mb(input, ["model"]) + 30)
-        per_gb = per_gb / ENCODE_GPU_SPEEDUP if on_gpu() else per_gb * max(1.0, 2 / encode_threads())
+        per_gb = per_gb / ENCODE_GPU_SPEEDUP if on_cuda(ENCODE["device"]) else per_gb * max(1.0, 2 / encode_threads())
         return math.ceil((10 + per_gb * input_data_mb(input, [text]) / 1024 / shards) * attempt)
 
     return runtime

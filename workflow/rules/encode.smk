@@ -14,7 +14,7 @@ rule encode_corpus:
     resources:
         mem_mb=encode_memory(ENCODE["doc_max_length"]),
         runtime=encode_minutes("corpus", ENCODE["shards"]),
-        gpu=int(on_gpu()),
+        gpu=int(on_cuda(ENCODE["device"])),
     params:
         model=model_dir,
         collection=lambda wildcards: corpus_folder(corpus_collection(wildcards.corpus)),
@@ -109,7 +109,7 @@ rule encode_queries:
     resources:
         mem_mb=encode_memory(ENCODE["query_max_length"]),
         runtime=encode_minutes("collection"),
-        gpu=int(on_gpu()),
+        gpu=int(on_cuda(ENCODE["device"])),
     params:
         model=model_dir,
         collection=dataset_folder,

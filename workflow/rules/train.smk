@@ -47,7 +47,7 @@ rule train_model:
         # (1.4 GB) peaks at 3.5-4.0 GB while it is read (benchmarks/training_data.py)
         mem_mb=memory(8000, 2.5, of=["examples"]),
         runtime=720,
-        gpu=lambda wildcards: 1 if TRAIN["device"].startswith("cuda") else 0,
+        gpu=int(on_cuda(TRAIN["device"])),
     params:
         base=base_model,
         collection=training_folder(),
