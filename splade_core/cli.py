@@ -18,14 +18,14 @@ from .registry import (
     ANSERINI_QUERY_FORMATS,
     BM25_B,
     BM25_K1,
+    BUNDLED_MODEL,
     EXPORT_FORMATS,
     IMPORT_FORMATS,
+    PRECISIONS,
     PRUNING_METHODS,
     TOP_K_PRUNING_METHODS,
     UNKNOWN_TOKENS,
 )
-
-DEFAULT_MODEL = "bundled/splade-tiny"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,7 +165,7 @@ def _run_download(args) -> None:
 def _add_encode(subparsers) -> None:
     p = subparsers.add_parser("encode", help="encode a collection's documents or queries into sparse vectors")
     p.add_argument(
-        "--model", default=DEFAULT_MODEL, help="HF id or local directory (default: the embedded splade-tiny)"
+        "--model", default=BUNDLED_MODEL, help="HF id or local directory (default: the embedded splade-tiny)"
     )
     p.add_argument("--collection", required=True, help="ir_datasets id, BEIR folder[:split] or bundled/<name>")
     p.add_argument("--side", choices=("doc", "query"), required=True, help="encode documents or queries")
@@ -176,6 +176,13 @@ def _add_encode(subparsers) -> None:
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     p.add_argument("--shard", type=_shard, default=(0, 1), help="encode only shard I of N (contiguous rows)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="fp32 (default), or bf16 / fp16 autocast: faster, vectors within the bounds of docs/encoding.md",
+    )
+    p.add_argument("--tf32", action="store_true", help="CUDA float32 products in TensorFloat-32 (fp32 only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_encode)
 
@@ -184,6 +191,16 @@ def _run_encode(args) -> None:
     from .data import load_collection
     from .encode import EncodeOptions, encode_to_file
 
+    options = EncodeOptions(
+        batch_size=args.batch_size,
+        threads=args.threads,
+        shard=args.shard[0],
+        num_shards=args.shard[1],
+        device=args.device,
+        precision=args.precision,
+        tf32=args.tf32,
+        progress=not args.no_progress,
+    )
     collection = load_collection(args.collection)
     model = load_model(
         args.model,
@@ -196,14 +213,6 @@ def _run_encode(args) -> None:
     else:
         queries = collection.queries()
         read_rows, total = (lambda start, stop: queries[start:stop]), len(queries)
-    options = EncodeOptions(
-        batch_size=args.batch_size,
-        threads=args.threads,
-        shard=args.shard[0],
-        num_shards=args.shard[1],
-        device=args.device,
-        progress=not args.no_progress,
-    )
     meta = {"model": str(args.model), "collection": collection.spec}
     summary = encode_to_file(model, read_rows, total, args.side, args.output, options, meta)
     print(json.dumps({"output": str(args.output), **summary}))
@@ -629,7 +638,7 @@ def _add_info(subparsers) -> None:
     p = subparsers.add_parser("info", help="describe a sparse-vector file, run file or model directory")
     p.add_argument("path", type=Path)
     p.add_argument("--top", type=int, default=0, help="also decode the first row's top tokens (vectors + --model)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="tokenizer for --top")
+    p.add_argument("--model", default=BUNDLED_MODEL, help="tokenizer for --top")
     p.set_defaults(func=_run_info)
 
 

@@ -5,6 +5,11 @@ window and batched, so a batch pads to almost nothing; vectors go to disk as eac
 completes, in input order, as a block file beside the output: a killed shard resumes after its
 last complete block (seeking the collection there). Memory is bounded by one window, whatever
 the corpus size.
+
+`precision` is fp32 (default), bf16 or fp16 (autocast; `splade_core.model.precision`), recorded
+in the file's metadata. On CUDA the next window is read and tokenized in a background thread,
+batches go to the GPU from pinned memory, and one batch's vectors are copied back while the
+next one is computed; `tf32` lets CUDA's float32 products use TensorFloat-32.
 """
 
 from __future__ import annotations
@@ -14,17 +19,21 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
 from .errors import SpladeError
 from .io import write_json
 from .model import Splade
+from .model.precision import allow_tf32
+from .registry import PRECISIONS
 from .sparse import SparseVectors, SparseVectorsWriter, VectorFile
 
 
@@ -36,6 +45,8 @@ class EncodeOptions:
     shard: int = 0
     num_shards: int = 1
     device: str = "cpu"
+    precision: str = "fp32"
+    tf32: bool = False  # CUDA float32 products in TensorFloat-32
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -51,6 +62,15 @@ class EncodeOptions:
             raise ValueError(f"unknown torch device {self.device!r} (cpu, cuda, cuda:N, mps)") from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {self.device!r} asked for, but torch sees no CUDA device")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.tf32 and (device.type != "cuda" or self.precision != "fp32"):
+            raise ValueError("tf32 applies to fp32 precision on a CUDA device")
+
+    @property
+    def prefetch(self) -> bool:
+        """Read and tokenize the next window while this one is encoded (CUDA: the CPU is idle)."""
+        return torch.device(self.device).type == "cuda"
 
 
 def shard_range(total: int, shard: int, num_shards: int) -> tuple[int, int]:
@@ -74,6 +94,8 @@ def encode_to_file(
     """
     if options.threads:
         torch.set_num_threads(options.threads)
+    if options.tf32:
+        allow_tf32(options.device)
     encoder, max_length = model.encoder_for(side)
     encoder.to(options.device)
     start, stop = shard_range(total, options.shard, options.num_shards)
@@ -82,6 +104,8 @@ def encode_to_file(
         "side": side,
         "max_length": max_length,
         "pooling": model.pooling,
+        "precision": options.precision,
+        **({"tf32": True} if options.tf32 else {}),
         "shard": [options.shard, options.num_shards],
         "rows": [start, stop],
     }
@@ -97,10 +121,15 @@ def encode_to_file(
         disable=not options.progress,
         mininterval=2,
     ) as bar:
-        for window in _windows(read_rows(resume, stop) if resume < stop else iter(()), options.window):
-            ids, texts = zip(*window)
-            indptr, indices, data = encode_window(encoder, list(texts), max_length, options.batch_size, bar.update)
-            blocks.add(resume, SparseVectors(indptr, indices, data, np.asarray(ids, dtype=str), model.vocab_size, meta))
+        windows = _windows(read_rows(resume, stop) if resume < stop else iter(()), options.window)
+        tokenize = lambda window: tokenize_texts(encoder, [text for _, text in window], max_length)  # noqa: E731
+        projection = encoder.projection(options.precision)
+        for window, tokens in _prefetched(windows, tokenize, options.prefetch):
+            indptr, indices, data = encode_tokens(
+                encoder, tokens, options.batch_size, options.precision, bar.update, projection
+            )
+            ids = np.asarray([doc_id for doc_id, _ in window], dtype=str)
+            blocks.add(resume, SparseVectors(indptr, indices, data, ids, model.vocab_size, meta))
             resume += len(ids)
     rows, nnz = blocks.merge(output, model.vocab_size, meta)
     seconds = time.perf_counter() - began
@@ -171,25 +200,95 @@ def _read_stamp(path: Path):
         return None
 
 
-def encode_window(encoder, texts: list[str], max_length: int, batch_size: int, on_batch=lambda n: None):
-    """CSR arrays (indptr, indices, data) of `texts`, in input order; `on_batch(n)` after each batch."""
-    tokens = encoder.tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-    order = sorted(range(len(texts)), key=lambda i: len(tokens[i]), reverse=True)
-    rows: list[tuple[np.ndarray, np.ndarray]] = [None] * len(texts)  # type: ignore[list-item]
+def encode_window(
+    encoder, texts: list[str], max_length: int, batch_size: int, on_batch=lambda n: None, precision: str = "fp32",
+    path: str | None = None,
+):  # fmt: skip
+    """CSR arrays (indptr, indices, data) of `texts`, in input order; `on_batch(n)` after each batch.
+    `path`: the pooling path (`model.pooling.POOLING_PATHS`; default: the device's fastest)."""
+    tokens = tokenize_texts(encoder, texts, max_length)
+    return encode_tokens(encoder, tokens, batch_size, precision, on_batch, path=path)
+
+
+def tokenize_texts(encoder, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Token ids of each text, truncated to `max_length`, unpadded."""
+    return encoder.tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+
+
+@torch.inference_mode()
+def encode_tokens(encoder, tokens: list[list[int]], batch_size: int, precision: str = "fp32",
+                  on_batch=lambda n: None, projection=None, path: str | None = None):  # fmt: skip
+    """CSR arrays (indptr, indices, data) of tokenized texts, in input order: batches of texts
+    of similar length (longest first), so that padding costs almost nothing."""
+    order = sorted(range(len(tokens)), key=lambda i: len(tokens[i]), reverse=True)
+    device = encoder.device
+    projection = projection if projection is not None else encoder.projection(precision)
+    rows: list[tuple[np.ndarray, np.ndarray]] = [None] * len(tokens)  # type: ignore[list-item]
+    to_host = _ToHost(device)
     for begin in range(0, len(order), batch_size):
         batch = order[begin : begin + batch_size]
         padded = encoder.tokenizer.pad({"input_ids": [tokens[i] for i in batch]}, return_tensors="pt")
-        dense = encoder.encode_dense(
-            padded["input_ids"].to(encoder.device), padded["attention_mask"].to(encoder.device)
-        )
-        for position, row in zip(batch, dense_to_rows(dense)):
+        input_ids, attention_mask = (_to_device(padded[key], device) for key in ("input_ids", "attention_mask"))
+        dense = encoder.encode_dense(input_ids, attention_mask, precision, projection, path)
+        for positions, batch_rows in to_host.push(batch, dense):
+            for position, row in zip(positions, batch_rows):
+                rows[position] = row
+            on_batch(len(positions))
+    for positions, batch_rows in to_host.flush():
+        for position, row in zip(positions, batch_rows):
             rows[position] = row
-        on_batch(len(batch))
+        on_batch(len(positions))
     lengths = np.fromiter((len(r[0]) for r in rows), dtype=np.int64, count=len(rows))
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     indices = np.concatenate([r[0] for r in rows]) if rows else np.zeros(0, np.int32)
     data = np.concatenate([r[1] for r in rows]) if rows else np.zeros(0, np.float32)
     return indptr, indices, data
+
+
+def encode_sparse(splade: Splade, side: str, texts: Sequence[str], batch_size: int = 32, precision: str = "fp32",
+                  progress: bool = False, on_batch: Callable[[int], object] | None = None) -> sp.csr_array:  # fmt: skip
+    """SPLADE vectors of `texts` ('doc' or 'query' side) as a float32 CSR matrix, rows in input
+    order, batched as the corpus encoder batches (on the model's device)."""
+    encoder, max_length = splade.encoder_for(side)
+    with tqdm(total=len(texts), desc=f"encode {side}s", disable=not progress, mininterval=5) as bar:
+        indptr, indices, data = encode_window(encoder, list(texts), max_length, batch_size,
+                                              on_batch or bar.update, precision)  # fmt: skip
+    return sp.csr_array((data, indices, indptr), shape=(len(texts), encoder.vocab_size))
+
+
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
+class _ToHost:
+    """Dense vectors → (term ids, weights) rows on the host. On CUDA one batch's vectors are
+    copied back (to pinned memory, asynchronously) while the next batch is computed: `push`
+    returns the rows of the batch before."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.pending = None
+
+    def push(self, positions: list[int], dense: torch.Tensor) -> list[tuple[list[int], list]]:
+        if not self.cuda:
+            return [(positions, dense_to_rows(dense))]
+        host = torch.empty(dense.shape, dtype=dense.dtype, pin_memory=True)
+        host.copy_(dense, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        finished = self.flush()
+        self.pending = (positions, host, done)
+        return finished
+
+    def flush(self) -> list[tuple[list[int], list]]:
+        if self.pending is None:
+            return []
+        positions, host, done = self.pending
+        self.pending = None
+        done.synchronize()
+        return [(positions, dense_to_rows(host))]
 
 
 def dense_to_rows(dense: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -199,6 +298,24 @@ def dense_to_rows(dense: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
     weights = array[row_idx, term_idx].astype(np.float32)
     bounds = np.searchsorted(row_idx, np.arange(1, len(array)))
     return list(zip(np.split(term_idx.astype(np.int32), bounds), np.split(weights, bounds)))
+
+
+def _prefetched(windows: Iterator[list], tokenize: Callable, prefetch: bool) -> Iterator[tuple[list, list]]:
+    """(window, its tokens), the next window read and tokenized in a background thread when
+    `prefetch` (the fast tokenizers release the GIL)."""
+    if not prefetch:
+        yield from ((window, tokenize(window)) for window in windows)
+        return
+
+    def next_window():
+        window = next(windows, None)
+        return None if window is None else (window, tokenize(window))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenize") as pool:
+        future = pool.submit(next_window)
+        while (item := future.result()) is not None:
+            future = pool.submit(next_window)
+            yield item
 
 
 def merge_vector_files(inputs: list[str | os.PathLike], output: str | os.PathLike) -> dict:

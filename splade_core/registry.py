@@ -8,6 +8,7 @@ study's settings at plan time without importing torch.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 POOLINGS = ("max", "sum")
@@ -16,6 +17,8 @@ RANKING_LOSSES = ("contrastive", "margin_mse", "kl")
 DISTILLATION_LOSSES = ("margin_mse", "kl")
 REGULARIZERS = ("flops", "l1")
 MINE_METHODS = ("bm25", "splade", "bm25+splade")
+# Numeric precision of encoding, mining and training (autocast dtype; fp32 computes in float32).
+PRECISIONS = ("fp32", "bf16", "fp16")
 # Static pruning (splade_core.sparse.prune); a study's config sweeps STUDY_PRUNING_METHODS
 # (`pruning.<method>: [values]`, result folders `prune=<method>-<value>`), whose values are
 # whole numbers: k for document and term, an impact threshold for agnostic.
@@ -34,7 +37,18 @@ SIGNIFICANCE_TESTS = ("t-test", "permutation")
 BM25_K1, BM25_B = 0.9, 0.4
 # splade_config.json key of a model whose query side is a bag of the query's tokens.
 INFERENCE_FREE_KEY = "inference_free_query"
-BUNDLED_MODELS = {"bundled/splade-tiny": "splade-tiny"}
+BUNDLED_MODEL = "bundled/splade-tiny"  # the embedded default model
+BUNDLED_MODELS = {BUNDLED_MODEL: "splade-tiny"}
+_DEVICE = re.compile(r"cpu|mps|cuda(:[0-9]+)?")
+
+
+def check_device(device: object, auto: bool = False) -> str | None:
+    """Why `device` is not a torch device name this project runs on (cpu, cuda, cuda:N, mps; and
+    "auto" where `auto`), or None."""
+    if isinstance(device, str) and (_DEVICE.fullmatch(device) or (auto and device == "auto")):
+        return None
+    names = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'" if auto else "'cpu', 'cuda', 'cuda:N' or 'mps'"
+    return f"device must be {names}, not {device!r}"
 
 
 def resolve_model(name_or_path: str | os.PathLike) -> str:

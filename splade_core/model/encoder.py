@@ -14,7 +14,8 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedTokenize
 
 from ..errors import SpladeError
 from ..registry import BUNDLED_MODELS, INFERENCE_FREE_KEY, POOLINGS, resolve_model  # noqa: F401  (re-exported)
-from .pooling import hidden_states, pool_hidden, projection_of, splade_pool
+from .pooling import VocabularyProjection, hidden_states, splade_pool
+from .precision import autocast
 
 SPLADE_CONFIG = "splade_config.json"
 QUERY_ENCODER_DIR = "query_encoder"
@@ -72,16 +73,31 @@ class SpladeEncoder(nn.Module):
         logits = self.mlm(input_ids=input_ids, attention_mask=attention_mask, **inputs).logits
         return splade_pool(logits, attention_mask, self.pooling)
 
-    @torch.inference_mode()
-    def encode_dense(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Inference-only vectors [batch, vocab], equal to `forward` up to float rounding, without
-        the full logits (`pooling.pool_hidden`)."""
-        hidden = hidden_states(self.mlm, input_ids, attention_mask)
-        return pool_hidden(hidden, attention_mask, *projection_of(self.mlm), self.pooling)
+    def projection(self, precision: str = "fp32") -> VocabularyProjection:
+        """The vocabulary projection prepared for inference at `precision` (make it once per
+        stretch of batches: it casts the weights)."""
+        return VocabularyProjection.of(self.mlm, precision)
 
-    def encode_texts(self, texts: list[str], max_length: int | None = None) -> torch.Tensor:
+    @torch.inference_mode()
+    def encode_dense(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        precision: str = "fp32",
+        projection: VocabularyProjection | None = None,
+        path: str | None = None,
+    ) -> torch.Tensor:
+        """Inference-only vectors [batch, vocab] (float32), equal to `forward` up to float
+        rounding, without the full logits: the transformer under `precision` autocast, then
+        `projection` (default: `self.projection(precision)`) by its fastest `path` for the device."""
+        with autocast(input_ids.device, precision):
+            hidden = hidden_states(self.mlm, input_ids, attention_mask)
+        projection = projection or self.projection(precision)
+        return projection.pool(hidden, attention_mask, self.pooling, path)
+
+    def encode_texts(self, texts: list[str], max_length: int | None = None, precision: str = "fp32") -> torch.Tensor:
         inputs = self.tokenize(texts, max_length)
-        return self.encode_dense(inputs["input_ids"], inputs["attention_mask"])
+        return self.encode_dense(inputs["input_ids"], inputs["attention_mask"], precision)
 
     def decode(self, vector: torch.Tensor, top: int | None = None) -> list[tuple[str, float]]:
         """The (token, weight) pairs of a vector, heaviest first."""
@@ -143,7 +159,12 @@ class BagOfTokensEncoder(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **inputs) -> torch.Tensor:
         return bag_of_tokens(input_ids, attention_mask, self.vocab_size, self.special_ids)
 
-    encode_dense = forward
+    def projection(self, precision: str = "fp32") -> None:
+        return None  # no model runs
+
+    def encode_dense(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *settings, **named) -> torch.Tensor:
+        """The bag of tokens; precision and projection settings do not apply (no model runs)."""
+        return self(input_ids, attention_mask)
 
 
 class Splade(nn.Module):
