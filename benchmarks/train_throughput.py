@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from splade_core.data import load_collection
-from splade_core.data.mining import encode_sparse
+from splade_core.encode import encode_sparse
+from splade_core.mine import MineConfig, mine_to_file
 from splade_core.model import Splade
 from splade_core.train import TrainConfig, train
 from splade_core.train.config import resolve_model
@@ -114,8 +115,12 @@ def main() -> int:
     def save() -> None:
         results_path.write_text(json.dumps(results, indent=2) + "\n")
 
+    examples = args.out / "examples.jsonl"  # BM25 negatives, 50 per query (the embedded study's)
+    if not examples.is_file():
+        mine_to_file(MineConfig(TRAIN, depth=50, progress=sys.stderr.isatty()), examples)
     base = dict(
         train_data=TRAIN,
+        train_examples=str(examples),
         steps=args.steps,
         batch_size=args.batch_size,
         n_negatives=args.n_negatives,
@@ -127,7 +132,6 @@ def main() -> int:
         device=args.device,
         progress=sys.stderr.isatty(),
         seed=42,
-        mine_depth=50,
     )
     if "throughput" not in skip:
         output = args.out / "throughput"

@@ -96,10 +96,13 @@ TRAINING_VERBS = {
 
 
 def _training_parser() -> argparse.ArgumentParser:
-    from .train.cli import add_parser
+    from .mine import cli as mine_cli
+    from .train import cli as train_cli
 
     parser = argparse.ArgumentParser(prog="splade")
-    add_parser(parser.add_subparsers(dest="verb", required=True, metavar="VERB"))
+    subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    train_cli.add_parser(subparsers)
+    mine_cli.add_parser(subparsers)
     return parser
 
 

@@ -1,5 +1,5 @@
-"""`python -m splade_core.train {train,mine} ...`: the training verbs without the main CLI
-(also what `torchrun -m splade_core.train train ...` runs)."""
+"""`python -m splade_core.train train ...`: the training verb without the main CLI (what
+`torchrun -m splade_core.train train ...` runs, for a launch by hand across nodes)."""
 
 from __future__ import annotations
 

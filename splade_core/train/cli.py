@@ -1,7 +1,7 @@
-"""CLI verbs `train` and `mine`, registered on the main parser by `add_parser(subparsers)`.
+"""CLI verb `train`, registered on the main parser by `add_parser(subparsers)`.
 
     splade train --config train.yaml --steps 300 --lambda-d 0.01 --output runs/x
-    splade mine --train-data beir/scifact/train --method bm25 --teacher self --output ex.jsonl
+    splade train --train-data beir/scifact/train --train-examples ex.jsonl --processes 4 --device cuda ...
 
 Every training setting is also a `--flag` named after its config key (`lambda_q` →
 `--lambda-q`; booleans as `--flag/--no-flag`; `none` clears an optional setting); flags
@@ -11,7 +11,6 @@ override the config file.
 from __future__ import annotations
 
 import argparse
-import sys
 import types
 import typing
 from dataclasses import MISSING, fields
@@ -48,65 +47,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             )
     train_parser.set_defaults(func=run_train)
 
-    mine_parser = subparsers.add_parser(
-        "mine",
-        help="mine hard negatives (and teacher scores) into a training-examples JSONL",
-        description="Hard negatives by retrieval (judged documents excluded) and optional teacher scores.",
-    )
-    mine_parser.add_argument("--train-data", required=True, help="collection spec with qrels, e.g. beir/scifact/train")
-    mine_parser.add_argument("--output", required=True, type=Path, help="examples file to write (.jsonl)")
-    mine_parser.add_argument(
-        "--model", default="bundled/splade-tiny", help="SPLADE model for --method splade and --teacher self"
-    )
-    mine_parser.add_argument("--method", default="bm25", choices=("bm25", "splade", "bm25+splade"))
-    mine_parser.add_argument("--depth", type=int, default=50, help="negatives kept per query (top unjudged retrieved)")
-    mine_parser.add_argument(
-        "--teacher", default="none", help="'none', 'self' (the model's q·d) or a cross-encoder HF id/folder"
-    )
-    mine_parser.add_argument("--max-queries", type=int, help="a seeded random subset of the judged queries")
-    mine_parser.add_argument("--seed", type=int, default=42)
-    mine_parser.add_argument("--doc-max-length", type=int, default=256)
-    mine_parser.add_argument("--query-max-length", type=int, default=64)
-    mine_parser.add_argument("--batch-size", type=int, default=32, help="texts per encoding batch")
-    mine_parser.add_argument("--threads", type=int, help="torch CPU threads")
-    mine_parser.set_defaults(func=run_mine)
-
 
 def run_train(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .loop import train
+    from .launch import run
 
     names = {f.name for f in fields(TrainConfig)}
     overrides = {name: value for name, value in vars(args).items() if name in names}
     config = load_config(args.config, overrides)
-    model_dir = train(config)
-    print(model_dir)
-    return 0
-
-
-def run_mine(args: argparse.Namespace) -> int:
-    import torch
-
-    from ..data.examples import write_examples
-    from ..data.mining import mine_examples
-    from .config import resolve_model
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    examples, header = mine_examples(
-        args.train_data,
-        args.method,
-        args.depth,
-        args.teacher,
-        resolve_model(args.model),
-        args.max_queries,
-        args.seed,
-        args.doc_max_length,
-        args.query_max_length,
-        batch_size=args.batch_size,
-        progress=sys.stderr.isatty(),
-    )
-    print(write_examples(args.output, examples, header))
+    print(run(config))
     return 0
 
 

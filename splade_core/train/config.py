@@ -14,18 +14,23 @@ from typing import Any
 
 from ..errors import SpladeError
 from ..registry import (  # no torch here: the workflow validates a study's settings at plan time
+    BUNDLED_MODEL,
     DISTILLATION_LOSSES,
-    MINE_METHODS,
     POOLINGS,
+    PRECISIONS,
     RANKING_LOSSES,
     REGULARIZERS,
+    check_device,
     resolve_model,  # noqa: F401  (re-exported for train modules)
 )
 
-PRECISIONS = ("fp32", "bf16", "fp16")
-# Fields that may differ when a run is resumed: they do not change what is computed.
+# Fields that may differ when a run is resumed: they do not change what is computed (a changed
+# process count keeps the data order; the result differs by float rounding).
 FLOAT_FIELDS = ("lr", "weight_decay", "max_grad_norm", "lambda_q", "lambda_d")
-RESUMABLE_CHANGES = ("output", "threads", "device", "log_every", "checkpoint_every", "keep_checkpoints", "progress")
+RESUMABLE_CHANGES = (
+    "output", "threads", "device", "processes", "log_every", "checkpoint_every", "keep_checkpoints", "progress",
+)  # fmt: skip
+REQUIRED = ("train_data", "train_examples", "output")
 
 
 @dataclass(frozen=True)
@@ -33,18 +38,17 @@ class TrainConfig:
     """Everything that defines a training run (see config/README.md for the recipe values).
 
     Sizes: `batch_size` examples per optimizer step over all processes, split into
-    `grad_accum` micro-batches per process; `steps` counts optimizer steps.
+    `grad_accum` micro-batches per process; `steps` counts optimizer steps. `processes` > 1
+    trains data-parallel (DDP): one process per GPU on CUDA, gloo processes on CPU, started by
+    `splade train` itself (`splade_core.train.launch`) or by torchrun; `threads` are the whole
+    run's CPU threads, shared by its processes.
     """
 
     train_data: str
+    # Examples file (JSONL or TSV, see splade_core.data.examples): `splade mine` writes one.
+    train_examples: str
     output: str
-    model: str = "bundled/splade-tiny"
-    # Examples file (JSONL or TSV, see splade_core.data.examples); mined when absent.
-    train_examples: str | None = None
-    mine_method: str = "bm25"
-    mine_depth: int = 50
-    # Teacher for distillation losses when examples are mined: "self" or a cross-encoder id.
-    teacher: str | None = None
+    model: str = BUNDLED_MODEL
     steps: int = 1000
     batch_size: int = 32
     grad_accum: int = 1
@@ -72,7 +76,8 @@ class TrainConfig:
     keep_checkpoints: int = 1
     log_every: int = 10
     threads: int | None = None
-    device: str = "auto"
+    device: str = "cpu"  # cpu, cuda, cuda:N, mps, or auto (cuda when torch sees one)
+    processes: int = 1
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -90,7 +95,7 @@ class TrainConfig:
             "query_max_length",
             "log_every",
             "keep_checkpoints",
-            "mine_depth",
+            "processes",
         ):
             check(_is_int(getattr(self, name)) and getattr(self, name) >= 1, f"{name} must be an integer ≥ 1")
         for name in ("warmup_steps", "checkpoint_every", "n_negatives", "seed"):
@@ -115,15 +120,18 @@ class TrainConfig:
         check(self.loss in RANKING_LOSSES, f"loss must be one of {sorted(RANKING_LOSSES)}")
         check(self.pooling in POOLINGS, f"pooling must be one of {list(POOLINGS)}")
         check(self.precision in PRECISIONS, f"precision must be one of {list(PRECISIONS)}")
-        check(self.mine_method in MINE_METHODS, f"mine_method must be one of {list(MINE_METHODS)}")
-        check(
-            isinstance(self.device, str)
-            and (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")),
-            "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'",
-        )
+        device_problem = check_device(self.device, auto=True)
+        check(device_problem is None, device_problem or "")
+        if device_problem is None and _is_int(self.processes) and self.processes > 1:
+            check(
+                not self.device.startswith("cuda:"),
+                f"device {self.device!r} would put all {self.processes} processes on one GPU; "
+                "with processes > 1 say cuda (process i takes the i-th visible GPU)",
+            )
+            check(self.device != "mps", "processes > 1 needs cpu or cuda devices")
         for name in ("separate_query_encoder", "inference_free_query", "progress"):
             check(isinstance(getattr(self, name), bool), f"{name} must be true or false")
-        for name in ("train_data", "output", "model"):
+        for name in ("train_data", "train_examples", "output", "model"):
             check(
                 isinstance(getattr(self, name), str) and getattr(self, name) != "", f"{name} must be a non-empty string"
             )
@@ -137,19 +145,21 @@ class TrainConfig:
             self.warmup_steps <= self.steps if _is_int(self.warmup_steps) and _is_int(self.steps) else True,
             "warmup_steps must not exceed steps",
         )
+        if all(
+            _is_int(getattr(self, name)) and getattr(self, name) >= 1
+            for name in ("batch_size", "grad_accum", "processes")
+        ):
+            check(
+                self.batch_size % (self.processes * self.grad_accum) == 0,
+                f"batch_size ({self.batch_size}) must be a multiple of processes × grad_accum "
+                f"({self.processes} × {self.grad_accum})",
+            )
         if problems:
             raise SpladeError("invalid training config: " + "; ".join(problems))
 
     @property
     def lambda_warmup(self) -> int:
         return self.steps // 3 if self.lambda_warmup_steps is None else self.lambda_warmup_steps
-
-    @property
-    def effective_teacher(self) -> str | None:
-        """The teacher used when examples are mined: "self" by default for distillation."""
-        if self.teacher not in (None, "none"):
-            return self.teacher
-        return "self" if self.loss in DISTILLATION_LOSSES and self.teacher is None else None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -163,9 +173,10 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise SpladeError(f"{source}: unknown training settings {unknown} (known: {', '.join(sorted(known))})")
-        missing = [name for name in ("train_data", "output") if values.get(name) is None]
+        missing = [name for name in REQUIRED if values.get(name) is None]
         if missing:
-            raise SpladeError(f"{source}: missing required settings {missing}")
+            hint = " (training examples: `splade mine` writes a file of them)" if "train_examples" in missing else ""
+            raise SpladeError(f"{source}: missing required settings {missing}{hint}")
         values = dict(values)
         for name in FLOAT_FIELDS:
             # YAML 1.1 reads "1e-5" (no dot) as a string; accept numbers written that way.

@@ -1,20 +1,31 @@
-"""Process-group setup for `torchrun` and the collectives the losses need.
+"""Process-group setup and the collectives the losses need.
 
-A run is distributed when `WORLD_SIZE` > 1 (torchrun sets it with `RANK` and `LOCAL_RANK`):
-gloo on CPU, NCCL on CUDA. Losses that look across the batch — in-batch negatives and FLOPS —
+A run is distributed when `WORLD_SIZE` > 1 (set with `RANK` and `LOCAL_RANK` by
+`splade_core.train.launch` or torchrun): gloo on CPU, NCCL on CUDA, each rank on its own
+device (`cuda:LOCAL_RANK`). Losses that look across the batch — in-batch negatives and FLOPS —
 see the gathered global micro-batch through `gather_with_grad`, so a run on W processes
 computes the same objective and gradient as one process with the same global batch.
+
+A process that was started as one of several tasks without these variables (`srun --ntasks=N`,
+`mpirun -n N`) would be one of N independent runs writing one output: it is refused, and so is a
+second run on an output that a running one holds (`output_lock`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
 from ..errors import SpladeError
+from ..tasks import GROUP_VARIABLE, TASK_VARIABLES, sibling_tasks
+
+LOCK_FILE = ".lock"
 
 
 @dataclass(frozen=True)
@@ -40,11 +51,33 @@ class Context:
             dist.barrier()
 
 
-def setup(device: str) -> Context:
-    """Join the process group when launched by torchrun; pick the device."""
+def check_single_launch() -> None:
+    """Refuse a process started as one of several tasks that are no process group."""
+    if GROUP_VARIABLE in os.environ:
+        return
+    siblings = sibling_tasks(TASK_VARIABLES)
+    if siblings is not None:
+        variable, count = siblings
+        raise SpladeError(
+            f"started as one of {count} tasks ({variable}={count}) without a process group: they would be "
+            f"{count} independent runs writing one output; start one task and set processes: {count} "
+            "(`splade train` starts its processes itself)"
+        )
+
+
+def setup(device: str, processes: int = 1) -> Context:
+    """Join the process group of a launched rank (or run alone); pick this rank's device."""
+    check_single_launch()
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if world_size == 1 and processes > 1:
+        raise SpladeError(
+            f"processes: {processes} needs its processes started: `splade train` (splade_core.train.launch.run) "
+            "or torchrun does it"
+        )
+    if world_size > 1 and processes not in (1, world_size):
+        raise SpladeError(f"{world_size} processes were started, but processes is {processes}")
     resolved = _resolve_device(device, local_rank, world_size)
     if world_size == 1:
         return Context(0, 1, 0, resolved)
@@ -62,12 +95,42 @@ def teardown(context: Context) -> None:
         dist.destroy_process_group()
 
 
+@contextlib.contextmanager
+def output_lock(output: str | os.PathLike, context: Context) -> Iterator[None]:
+    """Rank 0 holds `output`/.lock while it trains: a second run on the same output (a duplicate
+    job, a second launch) stops with one line instead of writing the same checkpoints."""
+    if not context.main:
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    folder = Path(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / LOCK_FILE), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise SpladeError(
+            f"{folder}: another training run holds this output ({LOCK_FILE}); wait for it to end"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _resolve_device(device: str, local_rank: int, world_size: int) -> torch.device:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise SpladeError(f"device {device!r} requested but CUDA is not available")
+        if world_size > 1 and device != "cuda":
+            raise SpladeError(f"device {device!r} would put all {world_size} processes on one GPU; say cuda")
+        if world_size > 1 and local_rank >= torch.cuda.device_count():
+            raise SpladeError(
+                f"process {local_rank} of this node has no GPU of its own: {torch.cuda.device_count()} are visible"
+            )
         if device == "cuda":
             return torch.device("cuda", local_rank if world_size > 1 else torch.cuda.current_device())
     return torch.device(device)

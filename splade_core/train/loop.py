@@ -7,7 +7,6 @@ Output layout (``config.output``):
                            training_config.json and a model card README.md
     checkpoints/step-N/    the newest checkpoint(s), see checkpoint.py
     train_log.jsonl        one JSON record per logged step (see LOG_FIELDS)
-    examples.jsonl         mined training examples, when no train_examples file is given
 
 A run finding a checkpoint in its output continues from it (the config must match but for
 RESUMABLE_CHANGES); killed at any moment and restarted, it ends with the same weights as an
@@ -36,18 +35,18 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import __version__
-from ..data.examples import read_examples, write_examples
-from ..data.mining import mine_examples, mining_header
+from ..data.examples import read_examples
 from ..data.training import TrainingData, TrainingItem
 from ..errors import SpladeError
 from ..io import atomic_path, write_json
 from ..losses import DISTILLATION_LOSSES, RANKING_LOSSES, QuadraticWarmup, make_regularizer
 from ..model.encoder import SPLADE_CONFIG
+from ..model.precision import autocast
 from ..registry import INFERENCE_FREE_KEY
 from . import checkpoint as ckpt
 from .card import model_card
 from .config import RESUMABLE_CHANGES, TrainConfig, resolve_model
-from .distributed import Context, gather_with_grad, mean_over_ranks, setup, teardown
+from .distributed import Context, gather_with_grad, mean_over_ranks, output_lock, setup, teardown
 from .model import TrainingModel, load_splade
 from .schedule import linear_schedule, parameter_groups
 
@@ -72,13 +71,15 @@ _METRICS = ("loss", "rank_loss", "reg_q", "reg_d", "nnz_q", "nnz_d")
 
 
 def train(config: TrainConfig, on_step: Callable[[int], None] | None = None) -> Path:
-    """Train (or resume) as configured; return the final model directory.
+    """Train (or resume) as configured, in this process (one rank of a run when started by
+    `splade_core.train.launch` or torchrun); return the final model directory.
 
     `on_step(step)` is called after each optimizer step and checkpoint (for tests and tools).
     """
-    context = setup(config.device)
+    context = setup(config.device, config.processes)
     try:
-        return _Trainer(config, context, on_step).run()
+        with output_lock(config.output, context):
+            return _Trainer(config, context, on_step).run()
     finally:
         teardown(context)
 
@@ -92,19 +93,13 @@ class _Trainer:
         self.checkpoints = self.output / "checkpoints"
         self.log_path = self.output / "train_log.jsonl"
         self.model_dir = self.output / "model"
-        world = context.world_size
-        if config.batch_size % (world * config.grad_accum):
-            raise SpladeError(
-                f"batch_size {config.batch_size} must be a multiple of "
-                f"processes × grad_accum = {world} × {config.grad_accum}"
-            )
-        self.micro_batch = config.batch_size // (world * config.grad_accum)
+        self.micro_batch = config.batch_size // (context.world_size * config.grad_accum)
 
     # ----------------------------------------------------------------------------------------
     def run(self) -> Path:
         config, context = self.config, self.context
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        threads = config.threads or torch.get_num_threads()  # the run's, shared by its processes
+        torch.set_num_threads(max(1, threads // context.world_size))
         if context.main:
             self.output.mkdir(parents=True, exist_ok=True)
             ckpt.remove_partial(self.checkpoints)
@@ -116,7 +111,7 @@ class _Trainer:
         if resumed_state is not None:
             self._check_same_run(latest, resumed_state)
 
-        examples, examples_header = self._examples()
+        examples, examples_header = read_examples(config.train_examples)
         self.data = TrainingData.load(
             config.train_data,
             examples,
@@ -166,32 +161,6 @@ class _Trainer:
         return self.model_dir
 
     # ----------------------------------------------------------------------------------------
-    def _examples(self):
-        config, context = self.config, self.context
-        if config.train_examples is not None:
-            return read_examples(config.train_examples)
-        cache = self.output / "examples.jsonl"
-        mining = (
-            config.train_data,
-            config.mine_method,
-            config.mine_depth,
-            config.effective_teacher,
-            resolve_model(config.model),
-            None,
-            config.seed,
-            config.doc_max_length,
-            config.query_max_length,
-        )
-        expected = mining_header(*mining)
-        if context.main:
-            fresh = cache.is_file() and _header_matches(read_examples(cache)[1], expected)
-            if not fresh:
-                print(f"mining training examples ({config.mine_method}) into {cache}", file=sys.stderr)
-                examples, header = mine_examples(*mining, progress=config.progress)
-                write_examples(cache, examples, header)
-        context.barrier()
-        return read_examples(cache)
-
     def _check_same_run(self, latest: ckpt.Checkpoint, state: dict[str, Any]) -> None:
         saved, current = state.get("config", {}), self.config.to_dict()
         changed = sorted(k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k])
@@ -308,11 +277,7 @@ class _Trainer:
         items = self.data.items(start, self.micro_batch, config.n_negatives)
         self.position += self.micro_batch * context.world_size
         queries, docs = _tokenize(self.splade, items, config, context.device)
-        autocast = contextlib.nullcontext()
-        if config.precision != "fp32":
-            dtype = torch.bfloat16 if config.precision == "bf16" else torch.float16
-            autocast = torch.autocast(context.device.type, dtype=dtype)
-        with autocast:
+        with autocast(context.device, config.precision):
             query_vectors, doc_vectors = self.ddp(
                 queries["input_ids"], queries["attention_mask"], docs["input_ids"], docs["attention_mask"]
             )
@@ -451,7 +416,7 @@ class _Trainer:
             "world_size": self.context.world_size,
             "examples": len(self.data),
             "examples_dropped": self.data.dropped,
-            "examples_source": self.config.train_examples or "mined",
+            "examples_source": self.config.train_examples,
             "mining": self.examples_header or None,
             "train_seconds": round(self.train_seconds, 2),
             "final_metrics": self.last_metrics,
@@ -502,10 +467,6 @@ def _tokenize(splade, items: list[TrainingItem], config: TrainConfig, device: to
     texts = [it.positive for it in items] + [neg for it in items for neg in it.negatives]
     docs = doc_tokenizer(texts, padding=True, truncation=True, max_length=config.doc_max_length, return_tensors="pt")
     return queries.to(device), docs.to(device)
-
-
-def _header_matches(header: dict[str, Any], expected: dict[str, Any]) -> bool:
-    return all(header.get(key) == value for key, value in expected.items())
 
 
 def _round(value: float) -> float | None:

@@ -1,10 +1,10 @@
-"""One BM25 for the baseline run and for mining: exact over the collection, ties by the lower row."""
+"""One BM25 for the baseline run and for mining (tests/unit/test_mine.py): exact over the collection,
+ties by the lower row."""
 
 from pathlib import Path
 
 import numpy as np
 
-from splade_core.data.mining import bm25_rankings
 from splade_core.retrieve.bm25 import BM25
 
 TEXTS = [
@@ -27,12 +27,6 @@ def test_ties_go_to_the_lower_row_and_only_positive_scores_are_ranked():
 def test_scores_are_ranked_best_first():
     rows, scores = BM25(TEXTS).topk(["retrieval with learned weights"], k=3)
     assert np.all(np.diff(scores[0]) <= 0) and rows[0, 0] == 0
-
-
-def test_mining_ranks_with_the_same_bm25():
-    queries = ["sparse weights", "dual encoders", "zebra"]
-    rows, _ = BM25(TEXTS).topk(queries, k=3)
-    assert bm25_rankings(TEXTS, queries, 3) == [row[row >= 0].tolist() for row in rows]
 
 
 def test_scores_equal_bm25s_bit_for_bit_whatever_the_chunking():

@@ -15,22 +15,14 @@ import torch
 from safetensors.torch import load_file
 
 from splade_core.data.examples import write_examples
-from splade_core.data.mining import mine_examples
 from splade_core.errors import SpladeError
+from splade_core.mine import MineConfig, mine_examples
 from splade_core.model import Splade
 from splade_core.train import INFERENCE_FREE_KEY, TrainConfig, train
 
+from .conftest import TOPICS
+
 TOKENIZER = resources.files("splade_core") / "resources" / "models" / "splade-tiny"
-TOPICS = [
-    "protein folding structure",
-    "cancer tumor growth",
-    "vaccine immune response",
-    "climate ocean warming",
-    "neural network learning",
-    "gene expression regulation",
-    "heart disease risk",
-    "bacteria antibiotic resistance",
-]
 ENV = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
 
 
@@ -70,13 +62,17 @@ def setup(tmp_path_factory):
     )
     (collection / "qrels" / "train.tsv").write_text("".join(f"q{i}\td{i}_0\t1\n" for i in range(8)))
     spec = f"{collection}:train"
-    examples, header = mine_examples(spec, "bm25", depth=5)
-    examples_path = write_examples(root / "examples.jsonl", examples, header)
+    examples, header = mine_examples(MineConfig(spec, depth=5, progress=False))
+    model = _tiny_model(root / "model-dropout", 0.1)
+    scored, scored_header = mine_examples(
+        MineConfig(spec, depth=5, teacher="self", model=model, doc_max_length=24, query_max_length=12, progress=False)
+    )
     return {
         "root": root,
         "spec": spec,
-        "examples": str(examples_path),
-        "model": _tiny_model(root / "model-dropout", 0.1),
+        "examples": str(write_examples(root / "examples.jsonl", examples, header)),
+        "scored_examples": str(write_examples(root / "scored.jsonl", scored, scored_header)),
+        "model": model,
         "model_no_dropout": _tiny_model(root / "model-no-dropout", 0.0),
     }
 
@@ -199,19 +195,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+DDP_SETTINGS = dict(steps=3, batch_size=4, n_negatives=2, lambda_q=1e-2, lambda_d=1e-2, lambda_warmup_steps=0)
+
+
 def test_two_process_gloo_run_matches_one_process(setup, tmp_path, monkeypatch):
-    """Rank 1 runs as `python -m splade_core.train train` (what torchrun starts), rank 0 here."""
-    common = dict(
-        model=setup["model_no_dropout"],
-        steps=3,
-        batch_size=4,
-        n_negatives=2,
-        lambda_q=1e-2,
-        lambda_d=1e-2,
-        lambda_warmup_steps=0,
-    )
-    single = train(_config(setup, tmp_path / "single", **common))
-    config = _config(setup, tmp_path / "ddp", **common)
+    """A launch by hand, as torchrun makes it: rank 1 runs as `python -m splade_core.train
+    train`, rank 0 here, joined by the environment variables torchrun sets."""
+    single = train(_config(setup, tmp_path / "single", model=setup["model_no_dropout"], **DDP_SETTINGS))
+    config = _config(setup, tmp_path / "ddp", model=setup["model_no_dropout"], **DDP_SETTINGS)
     config_path = tmp_path / "ddp.json"
     config_path.write_text(json.dumps(config.to_dict()))
     env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2"}
@@ -226,40 +217,101 @@ def test_two_process_gloo_run_matches_one_process(setup, tmp_path, monkeypatch):
     finally:
         _, stderr = rank1.communicate(timeout=120)
     assert rank1.returncode == 0, stderr.decode()[-2000:]
-    one, two = _log(tmp_path / "single"), _log(tmp_path / "ddp")
+    _assert_same_training(single, tmp_path / "ddp" / "model", config)
+
+
+def _splade_train(config: TrainConfig, tmp_path: Path, **env) -> subprocess.CompletedProcess:
+    """`splade train --config <config>` in its own process, as the train_model rule runs it."""
+    path = tmp_path / f"{Path(config.output).name}.json"
+    path.write_text(json.dumps(config.to_dict()))
+    command = [sys.executable, "-m", "splade_core", "train", "--config", str(path)]
+    return subprocess.run(command, env={**ENV, **env}, capture_output=True, text=True, timeout=300)
+
+
+def test_processes_2_starts_two_gloo_ranks_that_train_the_one_process_model(setup, tmp_path):
+    """`--processes 2` (what the train_model rule passes on): `splade train` starts both ranks."""
+    single = train(_config(setup, tmp_path / "single", model=setup["model_no_dropout"], **DDP_SETTINGS))
+    config = _config(
+        setup, tmp_path / "spawned", model=setup["model_no_dropout"], processes=2, threads=2, **DDP_SETTINGS
+    )
+    done = _splade_train(config, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == str(tmp_path / "spawned" / "model")
+    _assert_same_training(single, tmp_path / "spawned" / "model", config)
+    assert not list((tmp_path / "spawned").glob(".tmp-launch-*"))
+
+
+def test_a_failing_rank_ends_the_run_with_its_one_line(setup, tmp_path):
+    examples = tmp_path / "other.jsonl"
+    examples.write_text(json.dumps({"qid": "no-such-query", "pos": ["d0_0"], "neg": ["d1_0"]}) + "\n")
+    config = _config(setup, tmp_path / "failing", processes=2, train_examples=str(examples))
+    done = _splade_train(config, tmp_path)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("splade train: error: ") and "example queries are not in the collection" in lines[0]
+    assert not (tmp_path / "failing" / "model").exists()
+
+
+@pytest.mark.parametrize("variable", ["SLURM_STEP_NUM_TASKS", "OMPI_COMM_WORLD_SIZE"])
+def test_tasks_started_without_a_process_group_are_refused(setup, tmp_path, variable):
+    """`srun --ntasks=2 splade train …` would be two independent runs writing one folder."""
+    config = _config(setup, tmp_path / "duplicated")
+    done = _splade_train(config, tmp_path, **{variable: "2"})
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert f"one of 2 tasks ({variable}=2)" in lines[0] and "processes: 2" in lines[0]
+    assert not (tmp_path / "duplicated").exists()
+
+
+def test_a_second_run_on_an_output_in_use_is_refused(setup, tmp_path):
+    from filelock import FileLock
+
+    config = _config(setup, tmp_path / "busy")
+    (tmp_path / "busy").mkdir()
+    with FileLock(str(tmp_path / "busy" / ".lock")):
+        with pytest.raises(SpladeError, match="another training run holds this output"):
+            train(config)
+    assert not (tmp_path / "busy" / "checkpoints").exists()
+    with pytest.raises(SpladeError, match="needs its processes started"):
+        train(config.replace(processes=2))  # a rank needs a launch
+
+
+def _assert_same_training(single: Path, ddp: Path, config: TrainConfig) -> None:
+    """A W-process run equals one process on the same global batch, up to float rounding."""
+    one, two = _log(single.parent), _log(ddp.parent)
     assert [r["step"] for r in two] == [1, 2, 3]
     for a, b in zip(one, two):
         for key in ("loss", "rank_loss", "reg_q", "reg_d", "nnz_q", "nnz_d"):
             assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), (a["step"], key)
-    assert json.loads((tmp_path / "ddp" / "model" / "training_config.json").read_text())["world_size"] == 2
-    ddp_weights, single_weights = _weights(tmp_path / "ddp" / "model"), _weights(single)
+    assert json.loads((ddp / "training_config.json").read_text())["world_size"] == 2
+    ddp_weights, single_weights = _weights(ddp), _weights(single)
     for name in single_weights:
         if name.endswith("attention.self.key.bias"):
             # Its gradient is 0 in exact arithmetic (softmax ignores a per-query shift), so it
             # holds only rounding noise, which Adam scales up to lr-sized steps either way.
             continue
-        ddp, one_process = ddp_weights[name], single_weights[name]
-        close = torch.isclose(ddp, one_process, rtol=1e-4, atol=1e-5)
+        ddp_weight, one_process = ddp_weights[name], single_weights[name]
+        close = torch.isclose(ddp_weight, one_process, rtol=1e-4, atol=1e-5)
         # A few entries get gradients of rounding size (e.g. vocabulary rows of the tied output
         # layer whose logits sit at the ReLU), which Adam's eps turns into steps of up to ~0.1 lr
         # that differ between the two summation orders. They stay rare and small.
         assert (~close).float().mean() < 1e-4, (name, int((~close).sum()))
-        largest = (ddp - one_process).abs().max().item()
+        largest = (ddp_weight - one_process).abs().max().item()
         assert largest <= 0.1 * config.lr * config.steps, (name, largest)
 
 
 @pytest.mark.parametrize(
     "changes",
     [
-        {"loss": "margin_mse", "inference_free_query": True, "train_examples": None, "teacher": "self", "reg_d": "l1"},
-        {"loss": "kl", "separate_query_encoder": True, "pooling": "sum", "train_examples": None, "precision": "bf16"},
+        {"loss": "margin_mse", "inference_free_query": True, "reg_d": "l1"},
+        {"loss": "kl", "separate_query_encoder": True, "pooling": "sum", "precision": "bf16"},
     ],
-    ids=["margin_mse-inference_free-self_teacher", "kl-separate-sum-bf16"],
+    ids=["margin_mse-inference_free", "kl-separate-sum-bf16"],
 )
 def test_variants_train_and_save_what_encoding_needs(setup, tmp_path, changes):
-    config = _config(setup, tmp_path / "run", steps=2, **changes)
+    config = _config(setup, tmp_path / "run", steps=2, train_examples=setup["scored_examples"], **changes)
     model_dir = train(config)
-    assert (tmp_path / "run" / "examples.jsonl").is_file()  # mined with teacher scores
+    assert json.loads((model_dir / "training_config.json").read_text())["mining"]["teacher"] == "self"
     splade_config = json.loads((model_dir / "splade_config.json").read_text())
     assert splade_config[INFERENCE_FREE_KEY] is bool(changes.get("inference_free_query"))
     assert splade_config["separate_query_encoder"] is bool(changes.get("separate_query_encoder"))

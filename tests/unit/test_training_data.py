@@ -1,50 +1,16 @@
-"""Training examples: file formats, mining by BM25 / SPLADE, teacher scores, the drawn stream."""
+"""Training examples: file formats and the drawn stream (mining: test_mine.py)."""
 
 import gzip
 import json
-from importlib import resources
 
 import numpy as np
 import pytest
 
 from splade_core.data.examples import FORMAT, TrainingExample, read_examples, write_examples
-from splade_core.data.mining import CrossEncoderTeacher, mine_examples
 from splade_core.data.training import TrainingData
 from splade_core.errors import SpladeError
-
-TINY_SPLADE = str(resources.files("splade_core") / "resources" / "models" / "splade-tiny")
-TOPICS = [
-    "protein folding structure",
-    "cancer tumor growth",
-    "vaccine immune response",
-    "climate ocean warming",
-    "neural network learning",
-    "gene expression regulation",
-]
-
-
-@pytest.fixture(scope="module")
-def collection(tmp_path_factory):
-    """A BEIR folder: 3 documents per topic, one query per topic judging the first; q0 also
-    judges d0_1 as not relevant (judged documents are never negatives)."""
-    root = tmp_path_factory.mktemp("collection")
-    (root / "qrels").mkdir()
-    docs = [
-        {
-            "_id": f"d{i}_{j}",
-            "title": f"Study {i}.{j}",
-            "text": f"{topic} " * (j + 1) + f"and {TOPICS[(i + 1) % len(TOPICS)]}",
-        }
-        for i, topic in enumerate(TOPICS)
-        for j in range(3)
-    ]
-    (root / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
-    (root / "queries.jsonl").write_text(
-        "".join(json.dumps({"_id": f"q{i}", "text": f"{t}?"}) + "\n" for i, t in enumerate(TOPICS))
-    )
-    qrels = "query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}_0\t1\n" for i in range(len(TOPICS))) + "q0\td0_1\t0\n"
-    (root / "qrels" / "train.tsv").write_text(qrels)
-    return f"{root}:train"
+from splade_core.mine import MineConfig
+from splade_core.mine import mine_examples as mine
 
 
 def test_jsonl_round_trip_with_header(tmp_path):
@@ -209,55 +175,8 @@ def test_examples_are_arrays_that_select_and_check_scores():
     assert examples.pos.dtype == examples.neg.dtype == np.int32
 
 
-def test_bm25_mining_excludes_judged_documents(collection):
-    examples, header = mine_examples(collection, "bm25", depth=4)
-    assert [e.query_id for e in examples] == [f"q{i}" for i in range(len(TOPICS))]
-    by_query = {e.query_id: e for e in examples}
-    assert by_query["q0"].positives == ("d0_0",)
-    assert "d0_0" not in by_query["q0"].negatives and "d0_1" not in by_query["q0"].negatives
-    assert by_query["q0"].negatives[0] == "d0_2"  # the same topic ranks first
-    assert all(len(e.negatives) <= 4 for e in examples)
-    assert header["method"] == "bm25" and header["examples"] == len(examples) and header["model"] is None
-    assert mine_examples(collection, "bm25", depth=4)[0] == examples  # deterministic
-
-
-def test_splade_mining_and_self_teacher(collection):
-    examples, header = mine_examples(
-        collection, "bm25+splade", depth=3, teacher="self", model=TINY_SPLADE, doc_max_length=64
-    )
-    assert header["teacher"] == "self" and header["model"] == TINY_SPLADE
-    from splade_core.model import Splade
-
-    splade = Splade.from_pretrained(TINY_SPLADE, doc_max_length=64)
-    example = examples[1]
-    ids = [*example.positives, *example.negatives]
-    assert len(example.negatives) == 3 and set(example.scores) == set(ids)
-    texts = {
-        doc_id: text
-        for doc_id, text in __import__("splade_core.data", fromlist=["x"]).load_collection(collection).docs()
-    }
-    q = splade.query_encoder.encode_texts(["cancer tumor growth?"])
-    d = splade.doc_encoder.encode_texts([texts[i] for i in ids])
-    np.testing.assert_allclose([example.scores[i] for i in ids], (d @ q.T).reshape(-1).numpy(), rtol=1e-4)
-    assert example.scores[example.positives[0]] > min(example.scores[n] for n in example.negatives)
-
-
-def test_mining_subset_and_errors(collection):
-    subset, header = mine_examples(collection, "bm25", depth=2, max_queries=3, seed=1)
-    assert len(subset) == 3 and header["seed"] == 1
-    assert [e.query_id for e in subset] == [
-        e.query_id for e in mine_examples(collection, "bm25", depth=2, max_queries=3, seed=1)[0]
-    ]
-    with pytest.raises(SpladeError, match="needs a model"):
-        mine_examples(collection, "splade")
-    with pytest.raises(SpladeError, match="method"):
-        mine_examples(collection, "dense")
-
-
-def test_cross_encoder_teacher_fails_clearly_offline(tmp_path):
-    teacher = CrossEncoderTeacher(str(tmp_path / "no-such-cross-encoder"))
-    with pytest.raises(SpladeError, match="cannot load teacher cross-encoder"):
-        teacher.score_pairs(["q"], ["d"])
+def mine_examples(collection, method, depth):
+    return mine(MineConfig(collection, method=method, depth=depth, progress=False))
 
 
 def test_stream_is_a_pure_function_of_seed_and_position(collection):

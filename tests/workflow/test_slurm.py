@@ -15,8 +15,10 @@ opt-in: SPLADE_TEST_SLURM=1 python -m pytest tests/workflow/test_slurm.py
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -40,10 +42,12 @@ REPO = Path(__file__).parents[2]
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 CONFIG = ".test/config/config.yaml"
 # Merged over CONFIG (dicts key by key, lists replaced): one λ setting, one shard, one pruning
-# method on the pretrained setting. Still trains, prunes, and evaluates BM25.
+# method on the pretrained setting. Still trains (with two gloo processes that `splade train`
+# starts inside the one SLURM task of its job), prunes, and evaluates BM25.
 SMALLER_CONFIG = ".test/config/smaller.yaml"
 SMALLER = """\
 lambdas: [{lq: 0.1, ld: 0.1}]
+training: {processes: 2}
 encoding: {shards: 1}
 pruning: {term: [], agnostic: [], settings: pretrained}
 """
@@ -229,3 +233,27 @@ def test_slurm_results_equal_local_results(runs):
     assert sorted(p.relative_to(slurm) for p in slurm.rglob("run.trec")) == runs_local
     differ = [str(rel) for rel in runs_local if (slurm / rel).read_bytes() != (local / rel).read_bytes()]
     assert not differ, f"run files differ between SLURM and local runs: {differ}"
+
+
+def test_training_ran_two_processes_inside_its_slurm_job(runs):
+    workdir, _ = runs["slurm"]
+    (record,) = (_results(workdir) / "models").rglob("model/training_config.json")
+    assert json.loads(record.read_text())["world_size"] == 2
+
+
+def test_srun_of_several_tasks_is_refused_in_one_line_each(slurm_cluster, tmp_path):
+    """`srun --ntasks=2 splade train …` would start two independent runs writing one folder."""
+    output = tmp_path / "run"
+    train = (
+        f"{shlex.quote(sys.executable)} -m splade_core train --train-data {REPO}/tests/data/tiny-beir:test"
+        f" --train-examples {tmp_path}/examples.jsonl --output {output}"
+    )
+    log = tmp_path / "job.log"
+    subprocess.run(
+        ["sbatch", "--wait", "--ntasks=2", "-o", str(log), "--wrap", f"srun --ntasks=2 {train}"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    lines = [line for line in log.read_text().splitlines() if line.startswith("splade train")]
+    assert len(lines) == 2, log.read_text()
+    assert all("one of 2 tasks (SLURM_STEP_NUM_TASKS=2) without a process group" in line for line in lines)
+    assert not output.exists()

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -66,6 +67,23 @@ BROKEN_CONFIGS = {  # id: (section, changes, start of the one line)
         "invalid config: training: inference_free_query has no query encoder",
     ),
     "training-device": ("training", {"device": "banana"}, "invalid config: training.device: 'banana' does not match"),
+    "training-device-auto": ("training", {"device": "auto"}, "invalid config: training.device: 'auto' does not match"),
+    "processes-batch": (
+        "training",
+        {"processes": 3},
+        "invalid config: training: batch_size (4) must be a multiple of processes × grad_accum (3 × 1)",
+    ),
+    "processes-one-gpu": (
+        "training",
+        {"processes": 2, "device": "cuda:1"},
+        "invalid config: training: device 'cuda:1' would put all 2 processes on one GPU",
+    ),
+    "mining-device": ("mining", {"device": "gpu"}, "invalid config: mining.device: 'gpu' does not match"),
+    "encoding-tf32-cpu": (
+        "encoding",
+        {"tf32": True},
+        "invalid config: encoding.tf32: applies to precision fp32 on a cuda",
+    ),
     "encoding-device": ("encoding", {"device": "gpu0"}, "invalid config: encoding.device: 'gpu0' does not match"),
     "agnostic-range": (
         "pruning",
@@ -87,10 +105,80 @@ def test_configs_that_would_fail_later_stop_the_plan_with_one_line(tmp_path, tes
 
 
 def test_distillation_without_a_teacher_mines_with_the_trainers_default(tmp_path, test_config):
-    config = _with(test_config, "training", loss="margin_mse", teacher=None)
+    config = _with(_with(test_config, "training", loss="margin_mse"), "mining", teacher=None)
     result = snakemake(tmp_path, "-n", "-p", "--configfile", str(write_config(tmp_path, config)), timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "--teacher self" in next(line for line in result.stdout.splitlines() if "splade mine" in line)
+
+
+def _job_blocks(result, rule: str) -> list[str]:
+    """The dry run's printed jobs of `rule` (its block, with resources and shell command)."""
+    return [block.split("\n\n")[0] for block in result.stdout.split(f"rule {rule}:")[1:]]
+
+
+def test_gpu_settings_reach_the_jobs_requests_and_commands(tmp_path, test_config):
+    """training.processes on CUDA asks for that many GPUs on one node and passes --processes to
+    `splade train` (which starts them); mining asks for a GPU only when it runs a model there;
+    encoding passes its precision."""
+    config = _with(test_config, "training", processes=2, device="cuda")
+    config = _with(config, "mining", device="cuda", teacher="self", precision="bf16")
+    config = _with(config, "encoding", device="cuda", precision="bf16")
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(write_config(tmp_path, config)), timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    train = _job_blocks(result, "train_model")
+    assert len(train) == 2 and all(re.search(r"\bgpu=2\b", b) and re.search(r"\bnodes=1\b", b) for b in train)
+    assert all("--processes 2" in b and "--device cuda" in b for b in train)
+    (mine,) = _job_blocks(result, "mine_negatives")
+    assert re.search(r"\bgpu=1\b", mine) and "--device cuda --precision bf16" in mine and "--teacher self" in mine
+    encode = _job_blocks(result, "encode_corpus") + _job_blocks(result, "encode_queries")
+    assert encode and all("--precision bf16" in b and re.search(r"\bgpu=1\b", b) for b in encode)
+
+    cpu = _with(_with(test_config, "training", processes=2), "mining", device="cuda")  # bm25, no teacher
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(write_config(tmp_path, cpu)), timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert all("gpu=0" in b and "--processes 2" in b for b in _job_blocks(result, "train_model"))
+    assert all("gpu=0" in b for b in _job_blocks(result, "mine_negatives"))
+
+
+def _no_dropout_model(folder: Path) -> str:
+    """The bundled splade-tiny without dropout: one process and two then see the same network."""
+    import shutil
+
+    shutil.copytree(REPO / "splade_core" / "resources" / "models" / "splade-tiny", folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (folder / "config.json").write_text(json.dumps(config))
+    return str(folder)
+
+
+def test_two_gloo_processes_through_the_train_model_rule_train_the_one_process_model(tmp_path, test_config):
+    """training.processes: 2 reruns only train_model, whose `splade train --processes 2` starts
+    two gloo processes; they train the model one process trains, up to float rounding."""
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    model = _no_dropout_model(tmp_path / "splade-tiny-no-dropout")
+    models = {"tiny-nd": {"path": model, "pretrained": False, "train": True}}
+    base = {**test_config, "models": models, "lambdas": [{"lq": 0.001, "ld": 0.001}], "report": {}}
+    target = tmp_path / "results/models/tiny-nd/lq=0.001_ld=0.001/model"
+    trained = {}
+    for processes in (1, 2):
+        config = write_config(tmp_path, _with(base, "training", processes=processes, n_negatives=2))
+        result = snakemake(tmp_path, "--cores", "2", str(target.relative_to(tmp_path)), "--configfile", str(config))
+        assert result.returncode == 0, result.stderr[-3000:]
+        trained[processes] = target.rename(tmp_path / f"model-{processes}")
+        ran = set(re.findall(r"^(?:local)?rule (\w+):$", result.stderr, re.M))
+        jobs = {rule for rule in ran if not rule.startswith("download")}
+        assert jobs == ({"train_model"} if processes == 2 else {"mine_negatives", "train_model"}), jobs
+    record = json.loads((trained[2] / "training_config.json").read_text())
+    assert record["world_size"] == 2 and record["processes"] == 2
+    one, two = load_file(trained[1] / "model.safetensors"), load_file(trained[2] / "model.safetensors")
+    for name in one:
+        if name.endswith("attention.self.key.bias"):
+            continue  # its gradient is 0 in exact arithmetic: rounding noise that Adam scales up
+        close = np.isclose(two[name], one[name], rtol=1e-4, atol=1e-5)
+        assert (~close).mean() < 1e-3, (name, int((~close).sum()))
+        assert np.abs(two[name] - one[name]).max() <= 0.1 * 5e-5 * 3, name  # 0.1 lr x steps
 
 
 def test_examples_given_as_a_url_are_downloaded_and_trained_on(tmp_path, test_config):

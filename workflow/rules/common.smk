@@ -14,7 +14,8 @@ import yaml
 from snakemake.utils import validate
 from splade_core.data import download as downloads
 from splade_core.errors import SpladeError
-from splade_core.registry import STUDY_PRUNING_METHODS
+from splade_core.mine.config import MineConfig, default_teacher
+from splade_core.registry import BUNDLED_MODEL, STUDY_PRUNING_METHODS
 from splade_core.sparse.imports import detect_format
 from splade_core.sparse.vectors import weight_dtype
 from splade_core.train.config import TrainConfig
@@ -39,30 +40,51 @@ check_config(config)
 
 
 def training_config(config):
-    """The study's training settings as `splade train` will read them, validated by the trainer's
-    own TrainConfig (one per λ), so a setting that would fail hours later stops the plan now.
-    """
-    training = config["training"]
+    """The study's training and mining settings as `splade train` and `splade mine` will read
+    them, validated by their own TrainConfig (one per λ) and MineConfig, so a setting that would
+    fail hours later stops the plan now. Returns the teacher that mining uses."""
     bases = [spec["path"] for spec in config["models"].values() if spec["train"]]
-    values = dict(training)
-    values.update(
-        output=config["results"],
-        model=bases[0] if bases else "bundled/splade-tiny",
+    model = bases[0] if bases else BUNDLED_MODEL
+    values = {**config["training"], "output": config["results"], "model": model}
+    values["train_examples"] = (
+        values["train_examples"] or "mined by the mine_negatives rule"
     )
-    checked = None
     for entry in config["lambdas"] or [{"lq": 0.0, "ld": 0.0}]:
         try:
-            checked = TrainConfig.from_dict(
+            TrainConfig.from_dict(
                 {**values, "lambda_q": entry["lq"], "lambda_d": entry["ld"]}, "training"
             )
         except SpladeError as exc:
             problem = str(exc).removeprefix("invalid training config: ")
             sys.exit(f"invalid config: training: {problem}")
-    return checked
+    mining = config["mining"]
+    teacher = default_teacher(mining["teacher"], config["training"]["loss"])
+    try:
+        MineConfig(
+            **{
+                **mining,
+                "train_data": values["train_data"],
+                "model": model,
+                "teacher": teacher,
+            }
+        )
+    except SpladeError as exc:
+        sys.exit(
+            f"invalid config: mining: {str(exc).removeprefix('invalid mining settings: ')}"
+        )
+    return teacher
 
 
 def check_ranges(config):
-    """What the schema cannot say: pruning thresholds within the impact type's range."""
+    """What the schema cannot say: pruning thresholds within the impact type's range; TF32 only
+    for float32 on CUDA."""
+    encoding = config["encoding"]
+    if encoding["tf32"] and not (
+        encoding["device"].startswith("cuda") and encoding["precision"] == "fp32"
+    ):
+        sys.exit(
+            "invalid config: encoding.tf32: applies to precision fp32 on a cuda device"
+        )
     dtype = config["quantization"]["dtype"]
     largest = int(np.iinfo(dtype).max)
     for threshold in config["pruning"]["agnostic"]:
@@ -103,14 +125,21 @@ def check_imports(config):
             for side, key in (("docs", corpus), ("queries", dataset)):
                 if key not in vectors[side]:
                     sys.exit(f"invalid config: {where}.{side}: no files for {key!r}")
-                files[side][key] = _matching(f"{where}.{side}.{key}", vectors[side][key])
+                files[side][key] = _matching(
+                    f"{where}.{side}.{key}", vectors[side][key]
+                )
                 if len({detect_format(path) for path in files[side][key]}) > 1:
-                    sys.exit(f"invalid config: {where}.{side}.{key}: files of more than one format")
+                    sys.exit(
+                        f"invalid config: {where}.{side}.{key}: files of more than one format"
+                    )
         imports[name] = files
     return imports
 
 
-PLANNED_TRAINING = training_config(config)
+MINING_TEACHER = training_config(config)
+# Whether mining runs a model (the SPLADE model for the "splade" methods, or a teacher): only
+# then does its job ask for mining.device's GPU.
+MINING_RUNS_MODEL = "splade" in config["mining"]["method"] or MINING_TEACHER is not None
 check_ranges(config)
 IMPORTS = check_imports(config)
 
@@ -120,12 +149,12 @@ ENCODE = config["encoding"]
 QUANT = config["quantization"]
 RETRIEVAL = config["retrieval"]
 TRAIN = config["training"]
+MINING = config["mining"]
 # Settings passed to `splade train` as flags; a changed value reruns training (params trigger).
 TRAIN_FLAGS = {
     key: value
     for key, value in TRAIN.items()
-    if key
-    not in ("train_data", "train_examples", "mine_method", "mine_depth", "teacher")
+    if key not in ("train_data", "train_examples")
 }
 
 
@@ -181,10 +210,13 @@ def _resources_of(config):
             models[
                 _resource(f"models.{name}.path", downloads.model_dir, spec["path"])
             ] = (spec["path"], "splade")
-    teacher = PLANNED_TRAINING.effective_teacher
-    if teacher not in (None, "none", "self"):
-        models[_resource("training.teacher", downloads.model_dir, teacher)] = (
-            teacher,
+    mines = (
+        any(spec["train"] for spec in config["models"].values())
+        and not config["training"]["train_examples"]
+    )
+    if mines and MINING_TEACHER not in (None, "self"):
+        models[_resource("mining.teacher", downloads.model_dir, MINING_TEACHER)] = (
+            MINING_TEACHER,
             "cross-encoder",
         )
     examples = config["training"]["train_examples"]
@@ -199,7 +231,12 @@ def needs_model(name):
     spec = config["models"][name]
     if name not in IMPORTS:
         return spec["pretrained"] or spec["train"]
-    files = [path for side in IMPORTS[name].values() for paths in side.values() for path in paths]
+    files = [
+        path
+        for side in IMPORTS[name].values()
+        for paths in side.values()
+        for path in paths
+    ]
     return any(detect_format(path) != "npz" for path in files)
 
 
@@ -228,22 +265,17 @@ def all_downloads():
 
 
 def teacher_folder():
-    """The teacher as `splade mine` takes it: none, self, or the downloaded cross-encoder; the
-    trainer decides it (`TrainConfig.effective_teacher`: self for distillation by default).
-    """
-    teacher = PLANNED_TRAINING.effective_teacher
-    return (
-        teacher or "none"
-        if teacher in (None, "none", "self")
-        else model_folder(teacher)
-    )
+    """The teacher as `splade mine` takes it: none, self, or the downloaded cross-encoder
+    (`mine.default_teacher`: self when the training loss distils and none is set)."""
+    if MINING_TEACHER in (None, "self"):
+        return MINING_TEACHER or "none"
+    return model_folder(MINING_TEACHER)
 
 
 def teacher_input(wildcards):
-    teacher = PLANNED_TRAINING.effective_teacher
-    return (
-        [] if teacher in (None, "none", "self") else [manifest(model_folder(teacher))]
-    )
+    if MINING_TEACHER in (None, "self"):
+        return []
+    return [manifest(model_folder(MINING_TEACHER))]
 
 
 def lambda_setting(entry):
@@ -342,7 +374,9 @@ def vocabulary_input(wildcards):
 
 
 def vocabulary_flag(wildcards):
-    return f"--vocabulary {base_model(wildcards)}" if needs_model(wildcards.model) else ""
+    return (
+        f"--vocabulary {base_model(wildcards)}" if needs_model(wildcards.model) else ""
+    )
 
 
 def _float_file(files):
@@ -357,14 +391,22 @@ def float_docs(wildcards):
     """Float document vectors of a corpus: encoded and merged here, imported, or given."""
     if wildcards.model in IMPORTS:
         files = IMPORTS[wildcards.model]["docs"][wildcards.corpus]
-        return _float_file(files) or f"{R}/imported/{wildcards.corpus}/{wildcards.model}/docs.npz"
-    return f"{R}/encoded/{wildcards.corpus}/{wildcards.model}/{wildcards.setting}/docs.npz"
+        return (
+            _float_file(files)
+            or f"{R}/imported/{wildcards.corpus}/{wildcards.model}/docs.npz"
+        )
+    return (
+        f"{R}/encoded/{wildcards.corpus}/{wildcards.model}/{wildcards.setting}/docs.npz"
+    )
 
 
 def float_queries(wildcards):
     if wildcards.model in IMPORTS:
         files = IMPORTS[wildcards.model]["queries"][wildcards.dataset]
-        return _float_file(files) or f"{R}/imported/{wildcards.dataset}/{wildcards.model}/queries.npz"
+        return (
+            _float_file(files)
+            or f"{R}/imported/{wildcards.dataset}/{wildcards.model}/queries.npz"
+        )
     return f"{R}/{wildcards.dataset}/{wildcards.model}/{wildcards.setting}/queries.npz"
 
 
@@ -380,7 +422,11 @@ def input_data_mb(input, of=None):
     """MB of a job's input data, or of its inputs named in `of`: a download's manifest counts
     as the files it lists (a collection's manifest: its queries and qrels; a corpus's: its
     documents), any other file as its size."""
-    paths = input if of is None else [path for name in of for path in _paths(getattr(input, name))]
+    paths = (
+        input
+        if of is None
+        else [path for name in of for path in _paths(getattr(input, name))]
+    )
     return sum(downloads.data_bytes(path) for path in paths) / 2**20
 
 
@@ -425,10 +471,21 @@ def on_cuda(device):
     return device.startswith("cuda")
 
 
+def precision_flags():
+    """`splade encode --precision` (and --tf32) of the study's encoding settings."""
+    return f"--precision {ENCODE['precision']}" + (" --tf32" if ENCODE["tf32"] else "")
+
+
 def encode_memory(max_length):
     """mem_mb of an encoding job: the model (2x its weights), a batch of max_length tokens, CUDA."""
-    fixed_mb = 500 + 0.03 * ENCODE["batch_size"] * max_length + ENCODE_CUDA_HOST_MB * on_cuda(ENCODE["device"])
-    return lambda wildcards, input, attempt: math.ceil((fixed_mb + 2 * input_data_mb(input, ["model"])) * attempt)
+    fixed_mb = (
+        500
+        + 0.03 * ENCODE["batch_size"] * max_length
+        + ENCODE_CUDA_HOST_MB * on_cuda(ENCODE["device"])
+    )
+    return lambda wildcards, input, attempt: math.ceil(
+        (fixed_mb + 2 * input_data_mb(input, ["model"])) * attempt
+    )
 
 
 def encode_minutes(text, shards=1):
@@ -436,10 +493,36 @@ def encode_minutes(text, shards=1):
 
     def runtime(wildcards, input, attempt):
         per_gb = 15 * (input_data_mb(input, ["model"]) + 30)
-        per_gb = per_gb / ENCODE_GPU_SPEEDUP if on_cuda(ENCODE["device"]) else per_gb * max(1.0, 2 / encode_threads())
-        return math.ceil((10 + per_gb * input_data_mb(input, [text]) / 1024 / shards) * attempt)
+        per_gb = (
+            per_gb / ENCODE_GPU_SPEEDUP
+            if on_cuda(ENCODE["device"])
+            else per_gb * max(1.0, 2 / encode_threads())
+        )
+        return math.ceil(
+            (10 + per_gb * input_data_mb(input, [text]) / 1024 / shards) * attempt
+        )
 
     return runtime
+
+
+# Mining holds the corpus's ids (a few bytes a passage), its BM25 index (about 3.5 MB a corpus MB,
+# as retrieve_bm25 measured at 8.8 M passages), for the "splade" methods the corpus's float32
+# vectors (about 8 MB a corpus MB: ~300 terms x 8 bytes for a ~300-byte passage), the rankings
+# and the models (2x their weights, as encoding). The texts of one block of queries' documents
+# are read by seeking; none is held per passage.
+MINE_INDEX_MB = {"bm25": 3.5, "splade": 8.0}
+
+
+def mine_memory(wildcards, input, attempt):
+    per_corpus_mb = sum(
+        rate for name, rate in MINE_INDEX_MB.items() if name in MINING["method"]
+    )
+    models_mb = 2 * input_data_mb(input, ["base", "teacher"])
+    cuda_mb = ENCODE_CUDA_HOST_MB * (on_cuda(MINING["device"]) and MINING_RUNS_MODEL)
+    return math.ceil(
+        (1500 + per_corpus_mb * input_data_mb(input, ["corpus"]) + models_mb + cuda_mb)
+        * attempt
+    )
 
 
 def rows(dataset, file="metrics.json"):
@@ -587,7 +670,8 @@ BENCHMARK_SECONDS = shlex.join(
 
 def timing_flags(named_files):
     """`splade evaluate --timing NAME=SECONDS` flags, the seconds of each name's benchmark files
-    summed when the job runs (scripts/benchmark_seconds.py); names without files are left out."""
+    summed when the job runs (scripts/benchmark_seconds.py); names without files are left out.
+    """
     return " ".join(
         f'--timing {name}="$({BENCHMARK_SECONDS} {shlex.join(files)})"'
         for name, files in named_files.items()

@@ -22,10 +22,11 @@ rule encode_corpus:
         batch_size=ENCODE["batch_size"],
         max_length=ENCODE["doc_max_length"],
         device=ENCODE["device"],
+        precision=precision_flags(),
     shell:
         "splade encode --model {params.model:q} --collection {params.collection:q} --side doc"
         " --shard {wildcards.shard}/{params.shards} --max-length {params.max_length} --batch-size {params.batch_size}"
-        " --threads {threads} --device {params.device} --no-progress --output {output} > {log} 2>&1"
+        " --threads {threads} --device {params.device} {params.precision} --no-progress --output {output} > {log} 2>&1"
 
 
 rule merge_corpus:
@@ -69,7 +70,9 @@ rule import_corpus:
     params:
         vocabulary=vocabulary_flag,
         scale=lambda wildcards: config["models"][wildcards.model]["vectors"]["scale"],
-        unknown=lambda wildcards: config["models"][wildcards.model]["vectors"]["unknown"],
+        unknown=lambda wildcards: config["models"][wildcards.model]["vectors"][
+            "unknown"
+        ],
     shell:
         IMPORT
 
@@ -90,7 +93,9 @@ rule import_queries:
     params:
         vocabulary=vocabulary_flag,
         scale=lambda wildcards: config["models"][wildcards.model]["vectors"]["scale"],
-        unknown=lambda wildcards: config["models"][wildcards.model]["vectors"]["unknown"],
+        unknown=lambda wildcards: config["models"][wildcards.model]["vectors"][
+            "unknown"
+        ],
     shell:
         IMPORT
 
@@ -116,7 +121,8 @@ rule encode_queries:
         batch_size=ENCODE["batch_size"],
         max_length=ENCODE["query_max_length"],
         device=ENCODE["device"],
+        precision=precision_flags(),
     shell:
         "splade encode --model {params.model:q} --collection {params.collection:q} --side query"
         " --max-length {params.max_length} --batch-size {params.batch_size} --threads {threads}"
-        " --device {params.device} --no-progress --output {output} > {log} 2>&1"
+        " --device {params.device} {params.precision} --no-progress --output {output} > {log} 2>&1"

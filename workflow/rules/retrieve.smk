@@ -25,7 +25,9 @@ rule retrieve:
 rule retrieve_bm25:
     input:
         collection=lambda wildcards: manifest(dataset_folder(wildcards)),
-        corpus=lambda wildcards: manifest(corpus_folder(collection_of(wildcards.dataset))),
+        corpus=lambda wildcards: manifest(
+            corpus_folder(collection_of(wildcards.dataset))
+        ),
     output:
         f"{R}/{{dataset}}/bm25/run.trec",
     log:

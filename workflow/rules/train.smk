@@ -10,24 +10,34 @@ rule mine_negatives:
         f"{R}/logs/mine_negatives/{{model}}.log",
     benchmark:
         f"{R}/benchmarks/mine_negatives/{{model}}.tsv"
-    threads: config["threads"]["train"]
+    threads: config["threads"]["mine"]
     resources:
-        # every text of the corpus as a Python str, its BM25 index (~3 MB a corpus MB) and the
-        # model; not measured beyond SciFact (config/msmarco.yaml: give published examples)
-        mem_mb=memory(4000, 6, of=["corpus", "base"]),
+        # the corpus's ids (a few bytes a passage), its BM25 index (~3.5 MB a corpus MB, as
+        # retrieve_bm25), the rankings (4 bytes a retrieved row), the model and the teacher
+        mem_mb=mine_memory,
         runtime=minutes(120, 30, of=["corpus"]),
+        gpu=int(on_cuda(MINING["device"]) and MINING_RUNS_MODEL),
     params:
         base=base_model,
         collection=training_folder(),
-        method=TRAIN["mine_method"],
-        depth=TRAIN["mine_depth"],
+        method=MINING["method"],
+        depth=MINING["depth"],
         teacher=teacher_folder(),
+        subset=(
+            f"--max-queries {MINING['max_queries']}" if MINING["max_queries"] else ""
+        ),
         seed=TRAIN["seed"],
         doc_max_length=config["encoding"]["doc_max_length"],
+        batch_size=MINING["batch_size"],
+        teacher_max_length=MINING["teacher_max_length"],
+        device=MINING["device"],
+        precision=MINING["precision"],
     shell:
         "splade mine --train-data {params.collection:q} --model {params.base:q} --method {params.method}"
-        " --depth {params.depth} --teacher {params.teacher:q} --seed {params.seed}"
-        " --doc-max-length {params.doc_max_length} --threads {threads} --output {output} > {log} 2>&1"
+        " --depth {params.depth} --teacher {params.teacher:q} --seed {params.seed} {params.subset}"
+        " --doc-max-length {params.doc_max_length} --batch-size {params.batch_size}"
+        " --teacher-max-length {params.teacher_max_length} --device {params.device} --precision {params.precision}"
+        " --threads {threads} --no-progress --output {output} > {log} 2>&1"
 
 
 rule train_model:
@@ -43,11 +53,15 @@ rule train_model:
         f"{R}/benchmarks/train_model/{{model}}/{{setting}}.tsv"
     threads: config["threads"]["train"]
     resources:
-        # the model and its optimizer, and the examples as arrays: a 40 M-line teacher file
-        # (1.4 GB) peaks at 3.5-4.0 GB while it is read (benchmarks/training_data.py)
-        mem_mb=memory(8000, 2.5, of=["examples"]),
+        # per process: the model and its optimizer, and the examples as arrays (a 40 M-line
+        # teacher file, 1.4 GB, peaks at 3.5-4.0 GB while it is read: benchmarks/training_data.py)
+        mem_mb=memory(
+            8000 * TRAIN["processes"], 2.5 * TRAIN["processes"], of=["examples"]
+        ),
         runtime=720,
-        gpu=int(on_cuda(TRAIN["device"])),
+        # one GPU per process, all on one node: `splade train` starts the processes itself
+        gpu=TRAIN["processes"] if on_cuda(TRAIN["device"]) else 0,
+        nodes=1,
     params:
         base=base_model,
         collection=training_folder(),
