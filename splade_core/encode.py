@@ -122,7 +122,10 @@ def encode_to_file(
         mininterval=2,
     ) as bar:
         windows = _windows(read_rows(resume, stop) if resume < stop else iter(()), options.window)
-        tokenize = lambda window: tokenize_texts(encoder, [text for _, text in window], max_length)  # noqa: E731
+
+        def tokenize(window: list[tuple[str, str]]) -> list[list[int]]:
+            return tokenize_texts(encoder, [text for _, text in window], max_length)
+
         projection = encoder.projection(options.precision)
         for window, tokens in _prefetched(windows, tokenize, options.prefetch):
             indptr, indices, data = encode_tokens(

@@ -97,7 +97,7 @@ def pool_hidden(
 # - "per-text": each text's real tokens, a vocabulary chunk at a time (logits stay in cache; no
 #   padding is computed). The CPU path.
 # - "screened": "per-text" for max pooling in float32, computing only the vocabulary rows that
-#   can be positive: a bfloat16 product bounds every logit (`_screen_slack`), then the rows
+#   can be positive: a bfloat16 product bounds every logit (`_screened_row`), then the rows
 #   whose bound is positive (~1.5 x the non-zeros) are computed exactly in float32. The same
 #   non-zero terms as "per-text", weights equal up to the rounding of a product of another shape
 #   (1e-6 relative), at ~65 % of its cost on CPUs that multiply bfloat16 natively.
@@ -200,20 +200,22 @@ class VocabularyProjection:
     def _screened_row(self, tokens: torch.Tensor) -> torch.Tensor:
         """Max pooling in float32, computing only the rows that can be positive.
 
-        For a token h and row w, the bfloat16 product p = fl(bf16(h)·bf16(w)) (float32
-        accumulation, rounded once to bfloat16) satisfies |h·w - p| <= 2.01u·|h||w| + 1.01u·|p|
-        with u = 2^-8 (Higham, "Accuracy and Stability of Numerical Algorithms", §3.1: each
-        input rounded with relative error <= u, products exact in float32, accumulation error
-        <= 128 x 2^-24 relative). Since x + 1.01u|x| grows with x, the row's largest float32
-        logit is at most m + 1.01u|m| + 2.05u·max|h|·|w| + b for m = max over tokens of p; the
-        margin (2.05u rather than 2.01u, and 2^-20|b|) also covers float32's own rounding of
-        the exact logits. Rows whose bound is <= 0 have a float32 maximum <= 0: weight 0.
+        For a token h and row w of hidden size K, the bfloat16 product p = fl(bf16(h)·bf16(w))
+        (products exact in float32, float32 accumulation, rounded once to bfloat16) satisfies
+        |h·w - p| <= (2.01u + K·2^-24)·|h||w| + 1.01u·|p| with u = 2^-8 (Higham, "Accuracy and
+        Stability of Numerical Algorithms", §2-3: each input rounded with relative error <= u,
+        a K-term sum's error <= K·2^-24 of the sum of |terms| <= |h||w|). Since x + 1.01u|x|
+        grows with x, the row's largest logit is at most m + 1.01u|m| + s·max|h|·|w| + b for m
+        the max over tokens of p and s = 2.01u + 2K·2^-24 (the second K·2^-24 and 2^-20|b|
+        cover float32's own rounding of the exact logits, which decide what is > 0). Rows
+        whose bound is <= 0 have a float32 maximum <= 0: weight 0.
         """
         weight_bf16, norms = self._screen_weights()
         tokens_t = tokens.T.contiguous()
         maxima = self._low_precision_maxima(tokens_t.to(torch.bfloat16), weight_bf16)
         largest = tokens.norm(dim=1).max()
-        bound = maxima + 1.01 * _BF16_UNIT * maxima.abs() + 2.05 * _BF16_UNIT * largest * norms
+        slack = 2.01 * _BF16_UNIT + 2 * tokens.shape[1] * 2.0**-24
+        bound = maxima + 1.01 * _BF16_UNIT * maxima.abs() + slack * largest * norms
         bound += self.bias + 2.0**-20 * self.bias.abs()
         rows = torch.nonzero(~(bound <= 0)).reshape(-1)  # NaN bounds are kept, as float32 keeps NaN
         out = torch.zeros(self.vocab_size, dtype=torch.float32, device=tokens.device)

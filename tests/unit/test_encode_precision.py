@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from splade_core.data import load_collection
-from splade_core.encode import EncodeOptions, encode_sparse
+from splade_core.encode import EncodeOptions, encode_sparse, encode_to_file, merge_vector_files
+from splade_core.errors import SpladeError
 from splade_core.sparse import SparseVectors
 
 # Bounds against fp32 on SciFact texts with splade-tiny (docs/encoding.md; measured: bf16 max
@@ -23,18 +24,20 @@ def _encode(*flags: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "splade_core", "encode", *flags], capture_output=True, text=True)
 
 
-def test_the_precision_is_recorded_and_shards_of_two_precisions_do_not_merge(tiny_beir, tmp_path):
-    common = ["--collection", f"{tiny_beir}:test", "--side", "doc", "--no-progress", "--shard"]
-    for precision, shard in (("fp32", "0/2"), ("bf16", "1/2")):
-        done = _encode(*common, shard, "--precision", precision, "--output", str(tmp_path / f"{precision}.npz"))
-        assert done.returncode == 0, done.stderr
+def test_the_precision_is_recorded_and_shards_of_two_precisions_do_not_merge(tiny_beir, splade_tiny, tmp_path):
+    collection = load_collection(f"{tiny_beir}:test")
+    for precision, shard in (("fp32", 0), ("bf16", 1)):
+        options = EncodeOptions(batch_size=8, shard=shard, num_shards=2, precision=precision, progress=False)
+        encode_to_file(
+            splade_tiny, collection.docs, collection.doc_count(), "doc", tmp_path / f"{precision}.npz", options
+        )
         assert SparseVectors.load(tmp_path / f"{precision}.npz").meta["precision"] == precision
-    merged = subprocess.run(
-        [sys.executable, "-m", "splade_core", "merge", str(tmp_path / "fp32.npz"), str(tmp_path / "bf16.npz"),
-         "--output", str(tmp_path / "merged.npz")],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert merged.returncode == 2 and "metadata differs" in merged.stderr and not (tmp_path / "merged.npz").exists()
+    with pytest.raises(SpladeError, match="metadata differs"):
+        merge_vector_files([tmp_path / "fp32.npz", tmp_path / "bf16.npz"], tmp_path / "merged.npz")
+    assert not (tmp_path / "merged.npz").exists()
+    done = _encode("--collection", f"{tiny_beir}:test", "--side", "query", "--precision", "bf16", "--no-progress",
+                   "--output", str(tmp_path / "queries.npz"))  # fmt: skip
+    assert done.returncode == 0 and SparseVectors.load(tmp_path / "queries.npz").meta["precision"] == "bf16"
 
 
 @pytest.mark.parametrize(
