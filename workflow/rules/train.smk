@@ -15,7 +15,7 @@ rule mine_negatives:
         # the corpus's ids (a few bytes a passage), its BM25 index (~3.5 MB a corpus MB, as
         # retrieve_bm25), the rankings (4 bytes a retrieved row), the model and the teacher
         mem_mb=mine_memory,
-        runtime=minutes(120, 30, of=["corpus"]),
+        runtime=mine_minutes,
         gpu=int(on_cuda(MINING["device"]) and MINING_RUNS_MODEL),
     params:
         base=base_model,
