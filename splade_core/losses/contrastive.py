@@ -11,18 +11,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .scores import Scores
+
 
 class InBatchContrastiveLoss(nn.Module):
     """mean_i −log softmax([q_i·p_j for all j in batch] ++ [q_i·n_ik for k ≤ n])[target_i].
 
-    `in_batch_scores` [B, P]: query i against every positive of the (possibly gathered) batch;
-    `negative_scores` [B, n]: query i against its own hard negatives (n may be 0);
-    `targets` [B]: the column of query i's own positive in `in_batch_scores`.
+    Reads `Scores.in_batch` [B, P] (query i against every positive of the possibly gathered
+    batch), `Scores.negative` [B, n] (its own hard negatives; n may be 0) and `Scores.targets`
+    [B] (the column of query i's own positive in `in_batch`).
     """
 
-    def forward(
-        self, in_batch_scores: torch.Tensor, negative_scores: torch.Tensor, targets: torch.Tensor
-    ) -> torch.Tensor:
+    def forward(self, scores: Scores) -> torch.Tensor:
+        if scores.in_batch is None or scores.targets is None:
+            raise ValueError("the contrastive loss needs in-batch scores and their targets")
+        in_batch_scores, negative_scores, targets = scores.in_batch, scores.negative, scores.targets
         if in_batch_scores.ndim != 2 or negative_scores.ndim != 2 or len(negative_scores) != len(in_batch_scores):
             raise ValueError(
                 f"expected in-batch scores [B, P] and negative scores [B, n], got "

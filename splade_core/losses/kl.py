@@ -9,20 +9,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .scores import Scores
+
 
 class KLDistillationLoss(nn.Module):
     """mean_i KL(softmax(t_i) ‖ softmax(s_i)) over the candidates [positive, negatives...].
 
-    Arguments as `MarginMSELoss`; the positive is the first candidate of each row.
+    Reads the scores `MarginMSELoss` reads; the positive is the first candidate of each row.
     """
 
-    def forward(
-        self,
-        positive_scores: torch.Tensor,
-        negative_scores: torch.Tensor,
-        teacher_positive: torch.Tensor,
-        teacher_negative: torch.Tensor,
-    ) -> torch.Tensor:
+    def forward(self, scores: Scores) -> torch.Tensor:
+        positive_scores, negative_scores = scores.positive, scores.negative
+        teacher_positive, teacher_negative = scores.teacher("kl")
         student = torch.cat([positive_scores.unsqueeze(1), negative_scores], dim=1)
         teacher = torch.cat([teacher_positive.unsqueeze(1), teacher_negative], dim=1)
         return nn.functional.kl_div(

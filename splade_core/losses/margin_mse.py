@@ -8,21 +8,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .scores import Scores
+
 
 class MarginMSELoss(nn.Module):
     """mean_{i,k} ((s⁺_i − s⁻_ik) − (t⁺_i − t⁻_ik))²: the student copies the teacher's margins.
 
-    `positive_scores` [B] and `negative_scores` [B, n] are the student's; `teacher_positive`
-    [B] and `teacher_negative` [B, n] the teacher's scores for the same pairs.
+    Reads `Scores.positive` [B] and `Scores.negative` [B, n], the student's, and the teacher's
+    scores of the same pairs, `Scores.teacher_positive` [B] and `Scores.teacher_negative` [B, n].
     """
 
-    def forward(
-        self,
-        positive_scores: torch.Tensor,
-        negative_scores: torch.Tensor,
-        teacher_positive: torch.Tensor,
-        teacher_negative: torch.Tensor,
-    ) -> torch.Tensor:
+    def forward(self, scores: Scores) -> torch.Tensor:
+        positive_scores, negative_scores = scores.positive, scores.negative
+        teacher_positive, teacher_negative = scores.teacher("margin_mse")
         student_margin = positive_scores.unsqueeze(1) - negative_scores
         teacher_margin = teacher_positive.unsqueeze(1) - teacher_negative
         return ((student_margin - teacher_margin) ** 2).mean()

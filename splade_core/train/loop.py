@@ -39,7 +39,7 @@ from ..data.examples import read_examples
 from ..data.training import TrainingData, TrainingItem
 from ..errors import SpladeError
 from ..io import atomic_path, write_json
-from ..losses import DISTILLATION_LOSSES, RANKING_LOSSES, QuadraticWarmup, make_regularizer
+from ..losses import Scores, SpladeLoss
 from ..model.encoder import SPLADE_CONFIG
 from ..model.precision import autocast
 from ..registry import INFERENCE_FREE_KEY
@@ -111,13 +111,16 @@ class _Trainer:
         if resumed_state is not None:
             self._check_same_run(latest, resumed_state)
 
+        self.objective = SpladeLoss(
+            config.loss, config.reg_q, config.reg_d, config.lambda_q, config.lambda_d, config.lambda_warmup
+        )
         examples, examples_header = read_examples(config.train_examples)
         self.data = TrainingData.load(
             config.train_data,
             examples,
             seed=config.seed,
             needs_negatives=config.n_negatives > 0,
-            needs_scores=config.loss in DISTILLATION_LOSSES,
+            needs_scores=self.objective.needs_teacher_scores,
         )
         self.examples_header = examples_header
 
@@ -132,11 +135,6 @@ class _Trainer:
         self.optimizer = torch.optim.AdamW(parameter_groups(self.module, config.weight_decay), lr=config.lr)
         self.scheduler = linear_schedule(self.optimizer, config.warmup_steps, config.steps)
         self.scaler = torch.amp.GradScaler(context.device.type, enabled=config.precision == "fp16")
-        self.lambda_q = QuadraticWarmup(config.lambda_q, config.lambda_warmup)
-        self.lambda_d = QuadraticWarmup(config.lambda_d, config.lambda_warmup)
-        self.rank_loss = RANKING_LOSSES[config.loss]()
-        self.reg_q = make_regularizer(config.reg_q)
-        self.reg_d = make_regularizer(config.reg_d)
         self.step = 0
         self.position = 0
         self.train_seconds = 0.0
@@ -189,8 +187,7 @@ class _Trainer:
         self.optimizer.load_state_dict(trainer["optimizer"])
         self.scheduler.load_state_dict(trainer["scheduler"])
         self.scaler.load_state_dict(trainer["scaler"])
-        self.lambda_q.load_state_dict(trainer["lambda_q"])
-        self.lambda_d.load_state_dict(trainer["lambda_d"])
+        self.objective.load_schedule_state_dict(trainer)
         self._trainer_state = trainer
         self.step = int(state["step"])
         self.position = int(state["position"])
@@ -241,13 +238,13 @@ class _Trainer:
         try:
             while self.step < config.steps:
                 started = time.perf_counter()
-                lambda_q, lambda_d = self.lambda_q.value, self.lambda_d.value
+                lambda_q, lambda_d = self.objective.weights
                 lr = self.scheduler.get_last_lr()[0]
                 for micro in range(config.grad_accum):
                     last = micro == config.grad_accum - 1
                     sync = contextlib.nullcontext() if last or not context.distributed else self.ddp.no_sync()
                     with sync:
-                        metrics = self._micro_step(lambda_q, lambda_d)
+                        metrics = self._micro_step()
                     window.add(metrics)
                 grad_norm = self._optimizer_step()
                 self.step += 1
@@ -271,7 +268,7 @@ class _Trainer:
             if log is not None:
                 log.close()
 
-    def _micro_step(self, lambda_q: float, lambda_d: float) -> torch.Tensor:
+    def _micro_step(self) -> torch.Tensor:
         config, context = self.config, self.context
         start = self.position + context.rank * self.micro_batch
         items = self.data.items(start, self.micro_batch, config.n_negatives)
@@ -281,47 +278,36 @@ class _Trainer:
             query_vectors, doc_vectors = self.ddp(
                 queries["input_ids"], queries["attention_mask"], docs["input_ids"], docs["attention_mask"]
             )
-        loss, metrics = self._objective(query_vectors.float(), doc_vectors.float(), items, lambda_q, lambda_d)
+        loss, metrics = self._objective(query_vectors.float(), doc_vectors.float(), items)
         self.scaler.scale(loss / config.grad_accum).backward()
         return metrics
 
-    def _objective(self, q: torch.Tensor, d: torch.Tensor, items: list[TrainingItem], lambda_q: float, lambda_d: float):
+    def _objective(self, q: torch.Tensor, d: torch.Tensor, items: list[TrainingItem]):
+        """The objective of a micro-batch: its scores (against the gathered batch's positives
+        too) and the vectors the regularizers see, whatever the loss."""
         config, context = self.config, self.context
         batch, n = q.shape[0], config.n_negatives
         positives = d[:batch]
         negatives = d[batch:].reshape(batch, n, -1)
         docs_all = gather_with_grad(d, context)
-        if config.loss == "contrastive":
-            per_rank = batch * (1 + n)
-            rows = (
-                torch.arange(context.world_size, device=d.device)[:, None] * per_rank
-                + torch.arange(batch, device=d.device)
-            ).reshape(-1)
-            in_batch = q @ docs_all[rows].T
-            negative_scores = torch.einsum("bv,bnv->bn", q, negatives)
-            targets = context.rank * batch + torch.arange(batch, device=d.device)
-            rank_loss = self.rank_loss(in_batch, negative_scores, targets)
-        else:
-            positive_scores = (q * positives).sum(dim=1)
-            negative_scores = torch.einsum("bv,bnv->bn", q, negatives)
-            teacher_positive = torch.tensor([it.teacher_positive for it in items], dtype=torch.float32, device=d.device)
-            teacher_negative = torch.tensor(
-                [it.teacher_negatives for it in items], dtype=torch.float32, device=d.device
-            )
-            rank_loss = self.rank_loss(positive_scores, negative_scores, teacher_positive, teacher_negative)
-        if config.inference_free_query:
-            reg_q = torch.zeros((), device=d.device)
-        else:
-            reg_q = self.reg_q(gather_with_grad(q, context))
-        reg_d = self.reg_d(docs_all)
-        loss = rank_loss + lambda_q * reg_q + lambda_d * reg_d
+        own = torch.arange(batch, device=d.device)
+        rows = (torch.arange(context.world_size, device=d.device)[:, None] * batch * (1 + n) + own).reshape(-1)
+        # Made in this order (in-batch, positive, negative scores) for the order of autograd's
+        # gradient sums: the same bits as when each loss made only its own scores.
+        in_batch = q @ docs_all[rows].T
+        positive = (q * positives).sum(dim=1)
+        negative = torch.einsum("bv,bnv->bn", q, negatives)
+        targets = context.rank * batch + own
+        scores = Scores(positive, negative, in_batch, targets, **_teacher_scores(items, d.device))
+        queries = None if config.inference_free_query else gather_with_grad(q, context)
+        loss, parts = self.objective(scores, queries, docs_all)
         with torch.no_grad():
             metrics = torch.stack(
                 [
                     loss.detach(),
-                    rank_loss.detach(),
-                    reg_q.detach(),
-                    reg_d.detach(),
+                    parts["rank_loss"].detach(),
+                    parts["reg_q"].detach(),
+                    parts["reg_d"].detach(),
                     (q > 0).sum(dim=1).float().mean(),
                     (d > 0).sum(dim=1).float().mean(),
                 ]
@@ -342,8 +328,7 @@ class _Trainer:
             warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
             self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.lambda_q.step()
-        self.lambda_d.step()
+        self.objective.step()
         return float(grad_norm)
 
     def _log_record(
@@ -379,8 +364,7 @@ class _Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(),
-                "lambda_q": self.lambda_q.state_dict(),
-                "lambda_d": self.lambda_d.state_dict(),
+                **self.objective.schedule_state_dict(),
                 "torch_rng": [r["torch"] for r in gathered],
             }
             state = {
@@ -467,6 +451,16 @@ def _tokenize(splade, items: list[TrainingItem], config: TrainConfig, device: to
     texts = [it.positive for it in items] + [neg for it in items for neg in it.negatives]
     docs = doc_tokenizer(texts, padding=True, truncation=True, max_length=config.doc_max_length, return_tensors="pt")
     return queries.to(device), docs.to(device)
+
+
+def _teacher_scores(items: list[TrainingItem], device: torch.device) -> dict[str, torch.Tensor]:
+    """The teacher's scores of a micro-batch's pairs, when every drawn example carries them."""
+    if any(item.teacher_positive is None for item in items):
+        return {}
+    return {
+        "teacher_positive": torch.tensor([it.teacher_positive for it in items], dtype=torch.float32, device=device),
+        "teacher_negative": torch.tensor([it.teacher_negatives for it in items], dtype=torch.float32, device=device),
+    }
 
 
 def _round(value: float) -> float | None:
