@@ -156,7 +156,9 @@ def _run_download(args) -> None:
     if args.kind == "collection":
         summary = download.download_collection(args.spec, args.resources, args.part, progress=not args.no_progress)
     elif args.kind == "model":
-        summary = download.download_model(args.spec, args.resources, args.model_kind)
+        from .model.download import download_model
+
+        summary = download_model(args.spec, args.resources, args.model_kind)
     else:
         summary = download.download_file(args.spec, args.resources, progress=not args.no_progress)
     print(json.dumps(summary))
@@ -224,13 +226,14 @@ def _run_encode(args) -> None:
 def load_model(name_or_path: str, pooling=None, doc_max_length=None, query_max_length=None):
     """A Splade model from an HF id, a local folder, or bundled/<name>."""
     from .model import Splade, resolve_model
+    from .registry import local_path
 
     source = resolve_model(name_or_path)
-    looks_local = source.startswith((".", "/", "~")) or os.sep in source and Path(source).exists()
-    if looks_local and not Path(source).expanduser().is_dir():
+    folder = local_path(source)
+    if folder is not None and not folder.is_dir():
         raise SpladeError(f"unknown model path {name_or_path!r}: no such directory")
     return Splade.from_pretrained(
-        Path(source).expanduser() if looks_local else source,
+        folder or source,
         pooling=pooling,
         doc_max_length=doc_max_length,
         query_max_length=query_max_length,

@@ -51,6 +51,16 @@ def check_device(device: object, auto: bool = False) -> str | None:
     return f"device must be {names}, not {device!r}"
 
 
+def local_path(spec: str | os.PathLike) -> Path | None:
+    """The folder a model spec names when it is a path (it starts with '.', '/' or '~', or names an
+    existing folder), None for a hub id (`org/name`): the one rule every loader and the workflow
+    follow. A path that is no folder is the caller's error to name."""
+    spec = str(spec)
+    if spec.startswith((".", "/", "~")) or Path(spec).expanduser().is_dir():
+        return Path(spec).expanduser()
+    return None
+
+
 def resolve_model(name_or_path: str | os.PathLike) -> str:
     """A model path or HF id; `bundled/<name>` names a model shipped in the package."""
     name = str(name_or_path)

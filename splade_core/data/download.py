@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import time
 import urllib.parse
 import urllib.request
@@ -41,6 +40,7 @@ from tqdm.auto import tqdm
 
 from ..errors import SpladeError
 from ..io import atomic_dir, remove_stale_temps
+from ..registry import local_path
 from .collections import (
     BUNDLED,
     COLLECTION_FORMAT,
@@ -58,12 +58,8 @@ from .collections import (
 )
 from .ids import first_repeat, id_problem
 
-MODEL_FORMAT = "splade-core/model"
+MODEL_FORMAT = "splade-core/model"  # written by splade_core.model.download
 FILE_FORMAT = "splade-core/file"
-MODEL_KINDS = ("splade", "cross-encoder")
-# What a model folder needs: configs, tokenizer files and safetensors weights (loading a file
-# never runs code, so no pickled .bin weights), for a separate query encoder too.
-MODEL_FILES = ("*.json", "*.txt", "*.model", "*.safetensors")
 _CHUNK = 1 << 20
 
 
@@ -112,10 +108,10 @@ def collection_dir(resources: str | Path, spec: str) -> Path:
 
 
 def model_dir(resources: str | Path, spec: str) -> Path:
-    if spec.startswith("bundled/"):  # splade_core.model.BUNDLED_MODELS (not imported: torch)
+    if spec.startswith("bundled/"):  # registry.BUNDLED_MODELS
         key = spec
-    elif Path(spec).expanduser().is_dir() or spec.startswith((".", "/", "~")):
-        key = _local_key(Path(spec).expanduser())
+    elif (folder := local_path(spec)) is not None:
+        key = _local_key(folder)
     else:
         key = spec  # an HF id, org/name
     return Path(resources) / "models" / key
@@ -185,11 +181,11 @@ def download_collection(spec: str, resources: str | Path, part: str = "all", pro
 
 def _download_corpus(spec: str, folder: Path, progress: bool) -> dict:
     spec = docs_source(spec)
-    with _entry_lock(folder):
+    with entry_lock(folder):
         collection = load_collection(spec)
         source = collection._source
         expected = source.expected_doc_count()  # ir_datasets' metadata, or a count of the source's lines
-        reused = _reusable(folder, CORPUS_FORMAT, spec)
+        reused = reusable_entry(folder, CORPUS_FORMAT, spec)
         if reused is not None:
             if expected is not None and reused["docs"] != expected:
                 raise SpladeError(
@@ -205,7 +201,7 @@ def _download_corpus(spec: str, folder: Path, progress: bool) -> dict:
                     count = _write_corpus(collection, tmp, expected, progress)
                     if expected is not None and count != expected:
                         raise _CountMismatch(count)
-                    _write_manifest(tmp, {"format": CORPUS_FORMAT, "source": spec, "docs": count})
+                    write_manifest(tmp, {"format": CORPUS_FORMAT, "source": spec, "docs": count})
                 break
             except _CountMismatch as mismatch:
                 if attempt == 1 and isinstance(source, IrDataset) and source.clear_docstore():  # corrupt docstore
@@ -248,11 +244,11 @@ def _doc_id_at(folder: Path, offsets: np.ndarray, row: int) -> str:
 
 
 def _download_topics(spec: str, resources: str | Path, folder: Path) -> dict:
-    with _entry_lock(folder):
+    with entry_lock(folder):
         docs_key, _ = collection_keys(spec)
         corpus = corpus_dir(resources, spec) if docs_key is not None else None
         corpus_docs = read_manifest(corpus, (CORPUS_FORMAT,))["docs"] if corpus is not None else None
-        reused = _reusable(folder, COLLECTION_FORMAT, spec)
+        reused = reusable_entry(folder, COLLECTION_FORMAT, spec)
         if reused is not None and reused.get("corpus_docs") == corpus_docs:
             return {"path": str(folder), **{k: reused[k] for k in ("queries", "judged_queries", "judgments")}}
         remove_stale_temps(folder)
@@ -281,7 +277,7 @@ def _download_topics(spec: str, resources: str | Path, folder: Path) -> dict:
             }
             relative = None if corpus is None else os.path.relpath(corpus.resolve(), folder.resolve())
             manifest = {"format": COLLECTION_FORMAT, "source": spec, "corpus": relative, "corpus_docs": corpus_docs}
-            _write_manifest(tmp, {**manifest, **counts})
+            write_manifest(tmp, {**manifest, **counts})
         return {"path": str(folder), **counts}
 
 
@@ -303,77 +299,15 @@ def _check_unique(hashes: np.ndarray, id_at, where: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Models and files
-
-
-def download_model(spec: str, resources: str | Path, kind: str = "splade") -> dict:
-    """A model (HF id, local folder or bundled/<name>) as a local HF folder, checked to load."""
-    if kind not in MODEL_KINDS:
-        raise ValueError(f"kind must be one of {MODEL_KINDS}, not {kind!r}")
-    from ..model import resolve_model
-
-    folder = model_dir(resources, spec)
-    with _entry_lock(folder):
-        if _reusable(folder, MODEL_FORMAT, spec) is not None:
-            return {"path": str(folder), "reused": True}
-        remove_stale_temps(folder)
-        source = resolve_model(spec)
-        with atomic_dir(folder) as tmp:
-            if Path(source).expanduser().is_dir():
-                _copy_model_files(Path(source).expanduser(), tmp)
-            elif spec.startswith((".", "/", "~")):
-                raise SpladeError(f"unknown model path {spec!r}: no such directory")
-            else:
-                _hub_download(source, tmp)
-            parameters = _check_model(tmp, kind, spec)
-            _write_manifest(tmp, {"format": MODEL_FORMAT, "source": spec, "kind": kind, "parameters": parameters})
-        return {"path": str(folder), "reused": False, "parameters": parameters}
-
-
-def _copy_model_files(source: Path, target: Path) -> None:
-    for path in sorted(source.rglob("*")):
-        relative = path.relative_to(source)
-        if path.is_file() and any(relative.match(pattern) for pattern in MODEL_FILES) and path.name != MANIFEST:
-            (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target / relative)
-
-
-def _hub_download(repo_id: str, target: Path) -> None:
-    from huggingface_hub import snapshot_download
-
-    try:
-        snapshot_download(repo_id=repo_id, local_dir=target, allow_patterns=list(MODEL_FILES))
-    except Exception as exc:  # offline, unknown repo, gated, rate limited: all end the same way
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SpladeError(f"cannot download model {repo_id!r} from the Hugging Face hub: {first_line}") from None
-    shutil.rmtree(target / ".cache", ignore_errors=True)  # huggingface_hub's bookkeeping
-
-
-def _check_model(folder: Path, kind: str, spec: str) -> int:
-    """Load the downloaded folder as a job will (offline, safetensors only); its parameter count."""
-    if not any(folder.rglob("*.safetensors")):
-        raise SpladeError(f"model {spec!r}: no safetensors weights (pickled .bin weights are not loaded)")
-    if kind == "splade":
-        from ..model import Splade
-
-        model = Splade.from_pretrained(folder)
-    else:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        try:
-            AutoTokenizer.from_pretrained(folder)
-            model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
-        except Exception as exc:  # missing files, bad configs, weights torch or safetensors refuse
-            raise SpladeError(f"model {spec!r}: not a cross-encoder ({str(exc).strip().splitlines()[0]})") from None
-    return sum(p.numel() for p in model.parameters())
+# Files (models: splade_core.model.download)
 
 
 def download_file(url: str, resources: str | Path, progress: bool = True) -> dict:
     """A training-data file (triples, teacher scores) from an http(s) or file URL."""
     path = file_path(resources, url)
     folder = path.parent
-    with _entry_lock(folder):
-        if _reusable(folder, FILE_FORMAT, url) is not None:
+    with entry_lock(folder):
+        if reusable_entry(folder, FILE_FORMAT, url) is not None:
             return {"path": str(path), "reused": True}
         remove_stale_temps(folder)
         with atomic_dir(folder) as tmp:
@@ -387,7 +321,7 @@ def download_file(url: str, resources: str | Path, progress: bool = True) -> dic
                             bar.update(len(chunk))
             except OSError as exc:  # URLError, HTTPError, timeouts
                 raise SpladeError(f"cannot download {url}: {getattr(exc, 'reason', exc)}") from None
-            _write_manifest(tmp, {"format": FILE_FORMAT, "source": url})
+            write_manifest(tmp, {"format": FILE_FORMAT, "source": url})
         return {"path": str(path), "reused": False, "bytes": path.stat().st_size}
 
 
@@ -395,7 +329,7 @@ def download_file(url: str, resources: str | Path, progress: bool = True) -> dic
 # Manifests, locks, verification
 
 
-def _write_manifest(folder: Path, record: dict) -> None:
+def write_manifest(folder: Path, record: dict) -> None:
     """The manifest, written last: sizes and SHA-256 of every file beside it."""
     files = {
         str(path.relative_to(folder)): {"bytes": path.stat().st_size, "sha256": _sha256(path)}
@@ -412,7 +346,7 @@ def _write_manifest(folder: Path, record: dict) -> None:
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
-def _reusable(folder: Path, expected_format: str, source: str) -> dict | None:
+def reusable_entry(folder: Path, expected_format: str, source: str) -> dict | None:
     """The manifest of a complete, intact entry of `source`; None if it must be (re)written."""
     if not (folder / MANIFEST).is_file():
         return None
@@ -451,7 +385,7 @@ def _sha256(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def _entry_lock(folder: Path) -> Iterator[None]:
+def entry_lock(folder: Path) -> Iterator[None]:
     """One writer per entry, across processes and studies sharing a resources folder."""
     from filelock import FileLock
 

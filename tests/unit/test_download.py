@@ -13,6 +13,7 @@ import pytest
 
 from splade_core.data import download, load_collection
 from splade_core.errors import SpladeError
+from splade_core.model.download import MODEL_FILES, download_model
 
 from ..conftest import EMBEDDED_MODEL
 
@@ -182,12 +183,12 @@ def test_ids_that_would_break_run_files_are_rejected(tmp_path, doc_id, message):
 def test_bundled_model_downloads_to_a_folder_that_loads_offline(tmp_path):
     from splade_core.model import Splade
 
-    summary = download.download_model("bundled/splade-tiny", tmp_path)
+    summary = download_model("bundled/splade-tiny", tmp_path)
     folder = Path(summary["path"])
     assert folder == tmp_path / "models" / "bundled" / "splade-tiny" and summary["parameters"] == 4_416_698
     assert (folder / "model.safetensors").read_bytes() == (EMBEDDED_MODEL / "model.safetensors").read_bytes()
     assert Splade.from_pretrained(folder).vocab_size == 30522
-    assert download.download_model("bundled/splade-tiny", tmp_path)["reused"] is True
+    assert download_model("bundled/splade-tiny", tmp_path)["reused"] is True
 
 
 def test_hub_model_goes_through_snapshot_download_into_the_resources_folder(tmp_path, monkeypatch):
@@ -204,9 +205,9 @@ def test_hub_model_goes_through_snapshot_download_into_the_resources_folder(tmp_
         return str(local_dir)
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
-    summary = download.download_model("naver/splade-tiny-test", tmp_path)
+    summary = download_model("naver/splade-tiny-test", tmp_path)
     folder = tmp_path / "models" / "naver" / "splade-tiny-test"
-    assert summary["path"] == str(folder) and calls == [("naver/splade-tiny-test", download.MODEL_FILES)]
+    assert summary["path"] == str(folder) and calls == [("naver/splade-tiny-test", MODEL_FILES)]
     assert json.loads((folder / "manifest.json").read_text())["source"] == "naver/splade-tiny-test"
     assert not (folder / ".cache").exists() and (folder / "model.safetensors").is_file()
 

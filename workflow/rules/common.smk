@@ -16,7 +16,7 @@ from snakemake.utils import validate
 from splade_core.data import download as downloads
 from splade_core.errors import SpladeError
 from splade_core.mine.config import MineConfig, default_teacher
-from splade_core.registry import BUNDLED_MODEL, STUDY_PRUNING_METHODS
+from splade_core.registry import BUNDLED_MODEL, STUDY_PRUNING_METHODS, local_path
 from splade_core.sparse.imports import detect_format
 from splade_core.sparse.vectors import weight_dtype
 from splade_core.train.config import TrainConfig
@@ -205,7 +205,7 @@ def _resources_of(config):
         corpora[_resource(where, downloads.corpus_dir, spec)] = spec
     for name, spec in config["models"].items():
         path = spec["path"]
-        if path.startswith((".", "/", "~")) and not Path(path).expanduser().is_dir():
+        if (folder := local_path(path)) is not None and not folder.is_dir():
             sys.exit(f"invalid config: models.{name}.path: {path!r} is no directory")
         if needs_model(name):
             models[
