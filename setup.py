@@ -31,7 +31,7 @@ cython_extensions = [
 pybind11_extensions = [
     Pybind11Extension(
         "splade_core.index._index",
-        sorted(glob("csrc/src/*.cpp")) + ["csrc/bindings/index.cpp"],
+        sorted(glob("csrc/src/*.cpp")) + ["csrc/bindings/module.cpp"],
         include_dirs=["csrc/include"],
         cxx_std=17,
         extra_compile_args=["-O3"] + (["-march=native"] if os.environ.get("SPLADE_NATIVE") == "1" else []),
