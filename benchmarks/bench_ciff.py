@@ -49,7 +49,7 @@ def fastest(command: list[str], repeat: int) -> dict:
 
 
 def in_process_import(path: Path, output: Path, repeat: int, scale: float = 1.0) -> dict:
-    from splade_core.sparse.imports import Vocabulary, import_vectors
+    from splade_core.formats import Vocabulary, import_vectors
 
     vocabulary = Vocabulary.of_model(MODEL)
     best = float("inf")

@@ -45,9 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import report  # noqa: E402
 
+from splade_core.formats import write_ciff  # noqa: E402
 from splade_core.retrieve.search import timed_calls  # noqa: E402
 from splade_core.sparse import SparseVectors  # noqa: E402
-from splade_core.sparse.export import write_ciff  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

@@ -267,7 +267,7 @@ def _add_import(subparsers) -> None:
 
 
 def _run_import(args) -> None:
-    from .sparse.imports import Vocabulary, import_vectors
+    from .formats import Vocabulary, import_vectors
 
     vocabulary = Vocabulary.of_model(args.vocabulary) if args.vocabulary else None
     meta = {"model": args.vocabulary} if args.vocabulary else {}
@@ -301,7 +301,7 @@ def _add_export(subparsers) -> None:
 
 
 def _run_export(args) -> None:
-    from .sparse.export import export_file
+    from .formats import export_file
 
     stats = export_file(
         args.input,

@@ -25,7 +25,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 PRUNING_METHODS = ("document", "term", "term_quantile", "agnostic")
 STUDY_PRUNING_METHODS = ("document", "term", "agnostic")
 TOP_K_PRUNING_METHODS = ("document", "term")
-# Pre-encoded vectors a study can import (splade_core.sparse.imports), and what becomes of
+# Pre-encoded vectors a study can import (splade_core.formats), and what becomes of
 # tokens their encoder's vocabulary lacks; the formats `splade export` writes.
 IMPORT_FORMATS = ("jsonl", "tsv", "npz", "ciff")
 UNKNOWN_TOKENS = ("error", "drop")

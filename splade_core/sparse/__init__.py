@@ -1,17 +1,8 @@
-"""Sparse vectors on disk (CSR + ids + metadata), quantization, static pruning and exports."""
+"""Sparse vectors on disk (CSR + ids + metadata) and the pure transforms on them: quantization
+and static pruning (interchange formats: `splade_core.formats`)."""
 
-from .export import write_anserini_docs, write_anserini_queries, write_ciff
 from .prune import prune
 from .quantize import quantize
 from .vectors import SparseVectors, SparseVectorsWriter, VectorFile
 
-__all__ = [
-    "SparseVectors",
-    "SparseVectorsWriter",
-    "VectorFile",
-    "prune",
-    "quantize",
-    "write_anserini_docs",
-    "write_anserini_queries",
-    "write_ciff",
-]
+__all__ = ["SparseVectors", "SparseVectorsWriter", "VectorFile", "prune", "quantize"]

@@ -43,7 +43,7 @@ def vectors(rows: int, seed: int, prefix: str) -> SparseVectors:
 
 
 def model_tokens() -> list[str]:
-    from splade_core.sparse.imports import Vocabulary
+    from splade_core.formats import Vocabulary
 
     return list(Vocabulary.of_model(MODEL).tokens)
 

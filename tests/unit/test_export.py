@@ -9,8 +9,8 @@ import struct
 import numpy as np
 import pytest
 
-from splade_core.sparse import SparseVectors, VectorFile, ciff, export
-from splade_core.sparse.export import write_anserini_docs, write_anserini_queries, write_ciff
+from splade_core.formats import CIFF_VERSION, ciff, write_anserini_docs, write_anserini_queries, write_ciff
+from splade_core.sparse import SparseVectors, VectorFile
 
 VOCAB = ["[PAD]", "the", "##ing", "cat", "dog", "zebra", "apple", "run"]
 
@@ -84,7 +84,7 @@ def read_ciff(path):
 def test_ciff_round_trip(tmp_path):
     write_ciff(vectors(), tmp_path / "index.ciff", VOCAB, description="toy")
     header, lists, docs = read_ciff(tmp_path / "index.ciff")
-    assert header[1] == export.CIFF_VERSION
+    assert header[1] == CIFF_VERSION
     assert header[2] == header[4] == 5  # terms with postings
     assert header[3] == header[5] == 3
     assert header[6] == 2 + 1 + 3 + 200 + 5 + 1

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from splade_core.errors import SpladeError
-from splade_core.sparse import SparseVectors, quantize, write_anserini_docs, write_anserini_queries, write_ciff
-from splade_core.sparse.imports import Vocabulary, import_vectors
+from splade_core.formats import Vocabulary, import_vectors, write_anserini_docs, write_anserini_queries, write_ciff
+from splade_core.sparse import SparseVectors, quantize
 
 TOKENS = [f"tok{i}" for i in range(40)] + ["##ing", "[CLS]"]
 
@@ -163,7 +163,7 @@ def assert_same_rows(imported: SparseVectors, original: SparseVectors) -> None:
 @pytest.mark.parametrize("name", ["docs.ciff", "docs.ciff.gz"])
 def test_ciff_round_trips_to_the_same_rows(tmp_path, vocabulary, monkeypatch, name):
     """Written by `write_ciff`, read back through many document blocks (both sort paths)."""
-    from splade_core.sparse import ciff
+    from splade_core.formats import ciff
 
     original = impacts(3, rows=300)
     original = SparseVectors.from_csr(original.to_csr(), [f"id-{i}-é" for i in range(300)], original.meta)

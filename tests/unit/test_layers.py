@@ -12,7 +12,7 @@ LEVELS = [
     {"io"},
     {"data"},
     {"model", "sparse", "losses"},
-    {"index", "encode"},
+    {"index", "encode", "formats"},
     {"retrieve"},
     {"evaluate", "mine", "train"},
     {"cli"},

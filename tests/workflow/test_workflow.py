@@ -363,8 +363,8 @@ def test_pre_encoded_vectors_run_through_the_study_stages(finished_study, test_c
     """The study's own vectors, exported as Anserini files (documents in two shards, one gzipped;
     TSV queries), are a pre-encoded model: imported, quantized, pruned, indexed, retrieved and
     evaluated offline, with the metrics of the model that encoded them."""
-    from splade_core.sparse import SparseVectors, write_anserini_docs, write_anserini_queries
-    from splade_core.sparse.imports import Vocabulary
+    from splade_core.formats import Vocabulary, write_anserini_docs, write_anserini_queries
+    from splade_core.sparse import SparseVectors
 
     encoded = finished_study / "results"
     docs = SparseVectors.load(encoded / "encoded" / "tiny" / "splade-tiny" / "pretrained" / "docs.q.npz")

@@ -17,7 +17,7 @@ from splade_core.data import download as downloads
 from splade_core.errors import SpladeError
 from splade_core.mine.config import MineConfig, default_teacher
 from splade_core.registry import BUNDLED_MODEL, STUDY_PRUNING_METHODS, local_path
-from splade_core.sparse.imports import detect_format
+from splade_core.formats import detect_format
 from splade_core.sparse.vectors import weight_dtype
 from splade_core.train.config import TrainConfig
 

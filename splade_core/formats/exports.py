@@ -10,7 +10,7 @@ JsonVectorCollection -impact -pretokenized`; `SearchCollection -topicReader TsvS
   ``{"id": query_id, "vector": {token: impact}}`` for readers that take vectors.
 
 CIFF (an inverted index of the documents, for PISA's ciff2pisa and BMP's ciff2bmp) is written
-by `splade_core.sparse.ciff.write_ciff`. Token strings come from a vocabulary list (e.g. a
+by `splade_core.formats.ciff.write_ciff`. Token strings come from a vocabulary list (e.g. a
 Hugging Face tokenizer's ``convert_ids_to_tokens(range(vocab_size))``), indexed by term id.
 Every writer takes a `SparseVectors` or streams a `VectorFile` a row chunk at a time, goes
 through `atomic_path`, and writes plain text or, when `compress` is true (by default: the path
@@ -19,21 +19,19 @@ ends in ``.gz``), gzip. `export_file` is what `splade export` runs.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import IO
 
 import numpy as np
 
 from ..errors import SpladeError
-from ..io import atomic_path
 from ..registry import ANSERINI_QUERY_FORMATS as QUERY_FORMATS
 from ..registry import EXPORT_FORMATS
-from .ciff import CIFF_VERSION, check_vocabulary, chunks_of, maybe_gzip, progress_bar, require_impacts, write_ciff
-from .vectors import SparseVectors, VectorFile
+from ..sparse import SparseVectors, VectorFile
+from .ciff import CIFF_VERSION, write_ciff
+from .streams import chunks_of, open_text, progress_bar, require_impacts
+from .vocabulary import Vocabulary, check_vocabulary
 
 __all__ = ["CIFF_VERSION", "export_file", "write_anserini_docs", "write_anserini_queries", "write_ciff"]
 
@@ -54,8 +52,6 @@ def export_file(
     token strings of `model`'s tokenizer (default: the model the file's metadata names).
     `queries`: the rows are queries (Anserini topics, `query_format` tsv or jsonl); CIFF is
     an index of documents only."""
-    from .imports import Vocabulary
-
     if format not in EXPORT_FORMATS:
         raise SpladeError(f"format must be one of {EXPORT_FORMATS}, not {format!r}")
     if queries and format == "ciff":
@@ -97,7 +93,7 @@ def write_anserini_docs(
 ) -> None:
     """Write documents as Anserini JsonVectorCollection lines (for -impact -pretokenized)."""
     tokens = _token_array(vectors, vocab)
-    with _open_text(path, compress) as out:
+    with open_text(path, compress) as out:
         for doc_id, terms, impacts in _rows(vectors, tokens, progress):
             out.write(json.dumps({"id": doc_id, "contents": "", "vector": dict(zip(terms, impacts))}))
             out.write("\n")
@@ -125,7 +121,7 @@ def write_anserini_queries(
         bad = [t for t in used if not t or any(c.isspace() for c in t)]
         if bad:
             raise ValueError(f"tokens {bad[:5]} are empty or hold whitespace: they cannot go into a TSV query")
-    with _open_text(path, compress) as out:
+    with open_text(path, compress) as out:
         for query_id, terms, impacts in _rows(vectors, tokens, progress):
             if format == "tsv":
                 out.write(f"{query_id}\t{' '.join(t for t, w in zip(terms, impacts) for _ in range(w))}\n")
@@ -146,14 +142,3 @@ def _rows(vectors: SparseVectors | VectorFile, tokens: np.ndarray, progress: boo
                 start, end = chunk.indptr[row], chunk.indptr[row + 1]
                 yield str(chunk.ids[row]), tokens[chunk.indices[start:end]].tolist(), chunk.data[start:end].tolist()
             bar.update(chunk.n_rows)
-
-
-@contextmanager
-def _open_text(path: str | os.PathLike, compress: bool | None) -> Iterator[IO[str]]:
-    with atomic_path(path) as tmp, open(tmp, "wb") as raw, maybe_gzip(raw, path, compress) as binary:
-        text = io.TextIOWrapper(binary, encoding="utf-8", newline="\n")
-        try:
-            yield text
-        finally:
-            text.flush()
-            text.detach()

@@ -10,7 +10,7 @@ What `export` writes, and what is published for Anserini's SPLADE regressions, r
 - ``npz``: this project's own files, e.g. encoded elsewhere;
 - ``ciff``: a CIFF index (``.ciff``, plain or ``.gz``; what `export` writes, what Anserini
   exports from Lucene): one row per DocRecord in docid order, its id the collection_docid, a
-  term's weight its tf (`splade_core.sparse.ciff.CiffReader` transposes the postings with
+  term's weight its tf (`splade_core.formats.ciff.CiffReader` transposes the postings with
   bounded memory).
 
 Tokens become term ids through a vocabulary (the tokenizer of the model that encoded the
@@ -31,13 +31,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ..errors import SpladeError
 from ..registry import IMPORT_FORMATS as FORMATS
 from ..registry import UNKNOWN_TOKENS
+from ..sparse import SparseVectorsWriter, VectorFile
 from .ciff import CiffReader
-from .vectors import SparseVectorsWriter, VectorFile
+from .vocabulary import Vocabulary
 
 _BLOCK_ROWS = 10_000  # rows parsed at once: a 10,000-row block of SPLADE JSON peaks near 600 MB
 
@@ -50,42 +50,6 @@ def detect_format(path: str | os.PathLike) -> str:
         if name.endswith(f".{suffix}"):
             return suffix
     return "jsonl"
-
-
-class Vocabulary:
-    """Token strings ↔ term ids, as a tokenizer numbers them."""
-
-    def __init__(self, tokens: Sequence[str], name: str = "vocabulary"):
-        self.tokens = pd.Index(list(tokens))
-        if not self.tokens.is_unique:
-            raise ValueError(f"{name}: two term ids share a token string")
-        self.name = name
-
-    @classmethod
-    def of_model(cls, model: str | os.PathLike) -> Vocabulary:
-        """The vocabulary of a model folder's (or HF id's) tokenizer, numbered as its MLM head."""
-        from transformers import AutoTokenizer
-
-        from ..registry import resolve_model
-
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model(model))
-        ids = tokenizer.get_vocab()
-        tokens = [""] * (max(ids.values()) + 1)
-        for token, term in ids.items():
-            tokens[term] = token
-        return cls(tokens, str(model))
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def ids_of(self, tokens: Sequence[str]) -> np.ndarray:
-        """Term id of each token, -1 where the vocabulary lacks it."""
-        return self.tokens.get_indexer(pd.Index(tokens, dtype=object))
-
-    def check_size(self, vocab_size: int, path: str | os.PathLike) -> None:
-        """Stop unless a vector file of `vocab_size` terms is numbered by this vocabulary."""
-        if vocab_size != len(self):
-            raise SpladeError(f"{path}: {vocab_size} terms, the vocabulary of {self.name} {len(self)}")
 
 
 def import_vectors(

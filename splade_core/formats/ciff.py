@@ -33,7 +33,9 @@ import numpy as np
 
 from ..errors import SpladeError
 from ..io import atomic_path
-from .vectors import SparseVectors, VectorFile
+from ..sparse import SparseVectors, VectorFile
+from .streams import chunks_of, maybe_gzip, progress_bar, require_impacts
+from .vocabulary import check_vocabulary
 
 CIFF_VERSION = 1
 # Postings transposed at once (a term group when writing, a document range when reading):
@@ -133,19 +135,6 @@ def write_ciff(
             with open(work / "docs", "rb") as doc_records:
                 shutil.copyfileobj(doc_records, out, 1 << 20)
     return {"rows": vectors.n_rows, "nnz": vectors.nnz, "terms": len(terms)}
-
-
-def check_vocabulary(used: np.ndarray, vocab: Sequence[str] | None) -> np.ndarray | None:
-    """The token string of every term id (an object array), once the term ids in use all have
-    one and no two of them share it; None without a vocabulary."""
-    if vocab is None:
-        return None
-    tokens = np.asarray(list(vocab), dtype=object)
-    if len(used) and int(used.max()) >= len(tokens):
-        raise ValueError(f"vocabulary has {len(tokens)} tokens but term id {int(used.max())} is used")
-    if len(set(tokens[used].tolist())) != len(used):
-        raise ValueError("two term ids in use map to the same token string")
-    return tokens
 
 
 def _group_starts(df: np.ndarray) -> np.ndarray:
@@ -260,37 +249,6 @@ def _field_bytes(field: int, value: bytes) -> bytes:
 def _field_double(field: int, value: float) -> bytes:
     """A double field (wire type 1, 8 bytes little-endian)."""
     return _varint(field << 3 | 1) + struct.pack("<d", value) if value else b""
-
-
-# --- shared with the Anserini writers (export.py) ----------------------------------------------
-
-
-def require_impacts(vectors: SparseVectors | VectorFile) -> None:
-    if not vectors.is_quantized:
-        raise ValueError("vectors hold float weights: quantize them to integer impacts first")
-
-
-def chunks_of(vectors: SparseVectors | VectorFile) -> Iterator[SparseVectors]:
-    return vectors.chunks() if isinstance(vectors, VectorFile) else iter([vectors])
-
-
-@contextmanager
-def maybe_gzip(raw: IO[bytes], path: str | os.PathLike, compress: bool | None) -> Iterator[IO[bytes]]:
-    """`raw`, gzip-compressed if `compress` is true or, when it is None, if `path` ends in .gz (the
-    same bytes every time: no name or time in the gzip header)."""
-    if str(path).endswith(".gz") if compress is None else compress:
-        with gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0) as compressed:
-            yield compressed
-    else:
-        yield raw
-
-
-@contextmanager
-def progress_bar(enabled: bool, total: int, desc: str, unit: str):
-    from tqdm.auto import tqdm
-
-    with tqdm(total=total, desc=desc, unit=unit, unit_scale=True, disable=not enabled, mininterval=5) as bar:
-        yield bar
 
 
 @contextmanager
