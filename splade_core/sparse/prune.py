@@ -28,50 +28,150 @@ from .vectors import CHUNK_ENTRIES, WEIGHT_DTYPES, SparseVectors, SparseVectorsW
 
 _DENSE_TABLE = 1 << 25  # largest term × impact table counted densely (256 MB)
 
-RULES = {
-    "document": "keep the k heaviest entries of each row; ties: smaller term id",
-    "term": "keep the k heaviest postings of each term; ties: smaller document index",
-    "term_quantile": "keep postings w >= numpy.quantile(term's weights, q, method='lower')",
-    "agnostic": "keep entries w >= t",
-}
-
 
 def prune_document_csr(indptr, indices, data, k: int):
     """Keep the k heaviest entries of each row; returns new (indptr, indices, data)."""
-    k = _check_count(k)
-    indptr, indices, data = _coerce(indptr, indices, data)
-    keep = np.zeros(len(data), dtype=np.uint8)
-    _prune.document_topk(indptr, indices, data, k, keep)
-    return _compact(indptr, indices, data, keep)
+    return _pruned_arrays("document", indptr, indices, data, None, k)
 
 
 def prune_term_csr(indptr, indices, data, vocab_size: int, k: int):
     """Keep the k heaviest postings of each term; returns new (indptr, indices, data)."""
-    k = _check_count(k)
-    indptr, indices, data = _coerce(indptr, indices, data, vocab_size)
-    keep = np.zeros(len(data), dtype=np.uint8)
-    _prune.term_select(indptr, indices, data, vocab_size, k, -1.0, keep)
-    return _compact(indptr, indices, data, keep)
+    return _pruned_arrays("term", indptr, indices, data, vocab_size, k)
 
 
 def prune_term_quantile_csr(indptr, indices, data, vocab_size: int, quantile: float):
     """Keep each term's postings at or above its quantile; returns new (indptr, indices, data)."""
-    quantile = _check_real(quantile, "quantile")
-    if not 0.0 <= quantile <= 1.0:
-        raise ValueError(f"quantile must lie in [0, 1], not {quantile}")
-    indptr, indices, data = _coerce(indptr, indices, data, vocab_size)
-    keep = np.zeros(len(data), dtype=np.uint8)
-    _prune.term_select(indptr, indices, data, vocab_size, 0, quantile, keep)
-    return _compact(indptr, indices, data, keep)
+    return _pruned_arrays("term_quantile", indptr, indices, data, vocab_size, quantile)
 
 
 def prune_agnostic_csr(indptr, indices, data, threshold: float):
     """Keep every entry of weight >= threshold; returns new (indptr, indices, data)."""
-    threshold = _check_real(threshold, "threshold")
-    indptr, indices, data = _coerce(indptr, indices, data)
-    keep = np.zeros(len(data), dtype=np.uint8)
-    _prune.at_least(data, threshold, keep)
-    return _compact(indptr, indices, data, keep)
+    return _pruned_arrays("agnostic", indptr, indices, data, None, threshold)
+
+
+def _pruned_arrays(method: str, indptr, indices, data, vocab_size: int | None, value):
+    unit = METHODS[method]
+    value = unit.checked(value)
+    indptr, indices, data = _coerce(indptr, indices, data, vocab_size)
+    return _compact(indptr, indices, data, unit.keep(indptr, indices, data, vocab_size, value))
+
+
+class _Method:
+    """One static pruning method: its value checked, the entries it keeps of vectors held in
+    memory (`keep`), and of a file read a row chunk at a time (`streamed`: a function of each
+    chunk, or None where the file must be read whole). Both give the same entries."""
+
+    rule = ""
+
+    def checked(self, value):
+        return value
+
+    def keep(self, indptr, indices, data, vocab_size, value) -> np.ndarray:
+        raise NotImplementedError
+
+    def streamed(self, vectors: VectorFile, value, chunk_entries: int):
+        """Row-local methods prune each chunk alone."""
+        return lambda chunk: self.keep(*_coerce(chunk.indptr, chunk.indices, chunk.data), None, value)
+
+
+class _DocumentTopK(_Method):
+    rule = "keep the k heaviest entries of each row; ties: smaller term id"
+
+    def checked(self, value):
+        return _check_count(value)
+
+    def keep(self, indptr, indices, data, vocab_size, value):
+        keep = np.zeros(len(data), dtype=np.uint8)
+        _prune.document_topk(indptr, indices, data, value, keep)
+        return keep
+
+
+class _Agnostic(_Method):
+    rule = "keep entries w >= t"
+
+    def checked(self, value):
+        return _check_real(value, "threshold")
+
+    def keep(self, indptr, indices, data, vocab_size, value):
+        keep = np.zeros(len(data), dtype=np.uint8)
+        _prune.at_least(data, value, keep)
+        return keep
+
+
+class _TermCentric(_Method):
+    """Term-centric pruning. Integer impacts: each term's threshold (and for top-k how many
+    postings at it fit, earliest rows first) from a count of how many postings of each term
+    carry each impact, in memory and streamed alike (`_term_thresholds`). Float weights cannot
+    be tabled: the Cython selection over each whole posting list, in memory only."""
+
+    def keep(self, indptr, indices, data, vocab_size, value):
+        if data.dtype == np.float32:
+            keep = np.zeros(len(data), dtype=np.uint8)
+            k, quantile = (value, -1.0) if isinstance(self, _TermTopK) else (0, value)
+            _prune.term_select(indptr, indices, data, vocab_size, k, quantile, keep)
+            return keep
+        threshold, quota = self.thresholds(
+            _term_impact_counts([(indices, data)], vocab_size, data.dtype), vocab_size, value
+        )
+        return _keep_term(indices, data, threshold, quota)
+
+    def streamed(self, vectors: VectorFile, value, chunk_entries: int):
+        if not vectors.is_quantized:
+            return None
+        chunks = ((chunk.indices, chunk.data) for chunk in vectors.chunks(chunk_entries))
+        threshold, quota = self.thresholds(
+            _term_impact_counts(chunks, vectors.vocab_size, vectors.dtype), vectors.vocab_size, value
+        )
+        return lambda chunk: _keep_term(chunk.indices, chunk.data, threshold, quota)
+
+
+class _TermTopK(_TermCentric):
+    rule = "keep the k heaviest postings of each term; ties: smaller document index"
+
+    def checked(self, value):
+        return _check_count(value)
+
+    def thresholds(self, counts, vocab: int, k: int):
+        """Top-k keeps the postings above the threshold and the first `quota` at it (threshold -1:
+        the whole list fits)."""
+        terms, impacts, counts = counts
+        df = np.bincount(terms, weights=counts, minlength=vocab).astype(np.int64)
+        threshold = np.full(vocab, -1, dtype=np.int32)  # impacts fit: uint16 at most
+        quota = np.zeros(vocab, dtype=np.int64)
+        order = np.lexsort((-impacts, terms))  # each term's impacts, heaviest first
+        terms, impacts, counts = terms[order], impacts[order], counts[order]
+        covered = _cumsum_within(terms, counts)  # postings at or above each impact
+        first = _first_per_term(terms, covered >= k)
+        cut = first[df[terms[first]] > k]
+        threshold[terms[cut]] = impacts[cut]
+        quota[terms[cut]] = k - (covered[cut] - counts[cut])
+        return threshold, quota
+
+
+class _TermQuantile(_TermCentric):
+    rule = "keep postings w >= numpy.quantile(term's weights, q, method='lower')"
+
+    def checked(self, value):
+        quantile = _check_real(value, "quantile")
+        if not 0.0 <= quantile <= 1.0:
+            raise ValueError(f"quantile must lie in [0, 1], not {quantile}")
+        return quantile
+
+    def thresholds(self, counts, vocab: int, quantile: float):
+        """A quantile keeps every posting at or above the threshold (no quota)."""
+        terms, impacts, counts = counts
+        df = np.bincount(terms, weights=counts, minlength=vocab).astype(np.int64)
+        threshold = np.full(vocab, -1, dtype=np.int32)
+        covered = _cumsum_within(terms, counts)  # postings at or below each impact
+        position = np.floor(quantile * (df[terms] - 1).astype(np.float64)).astype(np.int64)
+        cut = _first_per_term(terms, covered > position)
+        threshold[terms[cut]] = impacts[cut]
+        return threshold, np.full(vocab, -1, dtype=np.int64)
+
+
+# Each method of registry.PRUNING_METHODS, one unit each: the one place a method is dispatched.
+METHODS = dict(zip(PRUNING_METHODS, (_DocumentTopK(), _TermTopK(), _TermQuantile(), _Agnostic())))
+RULES = {name: unit.rule for name, unit in METHODS.items()}
 
 
 def prune(vectors: SparseVectors, method: str, value) -> SparseVectors:
@@ -81,14 +181,7 @@ def prune(vectors: SparseVectors, method: str, value) -> SparseVectors:
     the threshold t for "agnostic" (in the vectors' own units: impacts once quantized).
     """
     _check_method(method, value, vectors.data.dtype)
-    if method == "document":
-        arrays = prune_document_csr(vectors.indptr, vectors.indices, vectors.data, value)
-    elif method == "term":
-        arrays = prune_term_csr(vectors.indptr, vectors.indices, vectors.data, vectors.vocab_size, value)
-    elif method == "term_quantile":
-        arrays = prune_term_quantile_csr(vectors.indptr, vectors.indices, vectors.data, vectors.vocab_size, value)
-    else:
-        arrays = prune_agnostic_csr(vectors.indptr, vectors.indices, vectors.data, value)
+    arrays = _pruned_arrays(method, vectors.indptr, vectors.indices, vectors.data, vectors.vocab_size, value)
     meta = _pruned_meta(vectors.meta, method, value, vectors.nnz, len(arrays[2]))
     return SparseVectors(*arrays, ids=vectors.ids, vocab_size=vectors.vocab_size, meta=meta)
 
@@ -106,22 +199,16 @@ def prune_file(
     """
     with VectorFile(source) as vectors:
         _check_method(method, value, vectors.dtype)
-        if method in ("term", "term_quantile") and not vectors.is_quantized:
+        unit = METHODS[method]
+        keep = unit.streamed(vectors, unit.checked(value), chunk_entries)
+        if keep is None:
             pruned = prune(vectors.read_all(), method, value)
             pruned.save(output)
             return pruned.meta["pruning"]
-        if method in ("term", "term_quantile"):
-            threshold, quota = _term_thresholds(vectors, method, value, chunk_entries)
         meta = _pruned_meta(vectors.meta, method, value, vectors.nnz, None)
         with SparseVectorsWriter(output, vectors.vocab_size, vectors.dtype, meta) as writer:
             for chunk in vectors.chunks(chunk_entries):
-                if method == "document":
-                    arrays = prune_document_csr(chunk.indptr, chunk.indices, chunk.data, value)
-                elif method == "agnostic":
-                    arrays = prune_agnostic_csr(chunk.indptr, chunk.indices, chunk.data, value)
-                else:
-                    arrays = _compact(chunk.indptr, chunk.indices, chunk.data, _keep_term(chunk, threshold, quota))
-                writer.append(*arrays, chunk.ids)
+                writer.append(*_compact(chunk.indptr, chunk.indices, chunk.data, keep(chunk)), chunk.ids)
             meta["pruning"]["postings_after"] = writer.nnz
         return meta["pruning"]
 
@@ -129,11 +216,19 @@ def prune_file(
 def _check_method(method: str, value, dtype: np.dtype) -> None:
     if method not in PRUNING_METHODS:
         raise ValueError(f"pruning method must be one of {PRUNING_METHODS}, not {method!r}")
-    if method == "agnostic" and dtype.kind == "u" and value > np.iinfo(dtype).max:
-        raise ValueError(
-            f"agnostic threshold {value:g} is above the largest {dtype} impact "
-            f"({np.iinfo(dtype).max}): it would prune every posting"
+    if method == "agnostic" and (problem := agnostic_problem(value, dtype)) is not None:
+        raise ValueError(f"agnostic threshold {problem}")
+
+
+def agnostic_problem(threshold, dtype) -> str | None:
+    """Why an agnostic threshold cannot prune impacts of `dtype` (it is above the largest one),
+    or None: the one check `splade prune` and the study's plan both make."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "u" and threshold > np.iinfo(dtype).max:
+        return (
+            f"{threshold:g} is above the largest {dtype} impact ({np.iinfo(dtype).max}): it would prune every posting"
         )
+    return None
 
 
 def _pruned_meta(meta: dict, method: str, value, before: int, after: int | None) -> dict:
@@ -151,52 +246,20 @@ def _pruned_meta(meta: dict, method: str, value, before: int, after: int | None)
     return meta
 
 
-def _term_thresholds(vectors: VectorFile, method: str, value, chunk_entries: int):
-    """Per term: the impact threshold, and for top-k how many postings at it are kept.
-
-    Top-k keeps the postings above the threshold and the first `quota` at it (threshold -1:
-    the whole list fits); a quantile keeps every posting at or above the threshold.
-    """
-    terms, impacts, counts = _term_impact_counts(vectors, chunk_entries)
-    vocab = vectors.vocab_size
-    df = np.bincount(terms, weights=counts, minlength=vocab).astype(np.int64)
-    threshold = np.full(vocab, -1, dtype=np.int32)  # impacts fit: uint16 at most
-    quota = np.zeros(vocab, dtype=np.int64)
-    if method == "term":
-        k = _check_count(value)
-        order = np.lexsort((-impacts, terms))  # each term's impacts, heaviest first
-        terms, impacts, counts = terms[order], impacts[order], counts[order]
-        covered = _cumsum_within(terms, counts)  # postings at or above each impact
-        first = _first_per_term(terms, covered >= k)
-        cut = first[df[terms[first]] > k]
-        threshold[terms[cut]] = impacts[cut]
-        quota[terms[cut]] = k - (covered[cut] - counts[cut])
-    else:
-        quantile = _check_real(value, "quantile")
-        if not 0.0 <= quantile <= 1.0:
-            raise ValueError(f"quantile must lie in [0, 1], not {quantile}")
-        covered = _cumsum_within(terms, counts)  # postings at or below each impact
-        position = np.floor(quantile * (df[terms] - 1).astype(np.float64)).astype(np.int64)
-        cut = _first_per_term(terms, covered > position)
-        threshold[terms[cut]] = impacts[cut]
-        quota[:] = -1  # no quota: ties at the threshold are kept
-    return threshold, quota
-
-
-def _term_impact_counts(vectors: VectorFile, chunk_entries: int):
-    """(term, impact, count) of every impact each term carries, sorted by term then impact."""
-    width = int(np.iinfo(vectors.dtype).max) + 1
-    vocab = vectors.vocab_size
+def _term_impact_counts(chunks, vocab: int, dtype: np.dtype):
+    """(term, impact, count) of every impact each term carries in `chunks` ((term ids, impacts)
+    pairs), sorted by term then impact."""
+    width = int(np.iinfo(dtype).max) + 1
     if vocab * width <= _DENSE_TABLE:  # uint8: a dense term × impact table
         table = np.zeros(vocab * width, dtype=np.int64)
-        for chunk in vectors.chunks(chunk_entries):
-            table += np.bincount(chunk.indices.astype(np.int64) * width + chunk.data, minlength=vocab * width)
+        for indices, data in chunks:
+            table += np.bincount(indices.astype(np.int64) * width + data, minlength=vocab * width)
         keys = np.flatnonzero(table)
         counts = table[keys]
     else:  # uint16: the distinct (term, impact) pairs, merged chunk by chunk
         keys, counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
-        for chunk in vectors.chunks(chunk_entries):
-            new_keys, new_counts = np.unique(chunk.indices.astype(np.int64) * width + chunk.data, return_counts=True)
+        for indices, data in chunks:
+            new_keys, new_counts = np.unique(indices.astype(np.int64) * width + data, return_counts=True)
             keys, inverse = np.unique(np.concatenate([keys, new_keys]), return_inverse=True)
             counts = np.bincount(inverse, weights=np.concatenate([counts, new_counts]), minlength=len(keys))
             counts = counts.astype(np.int64)
@@ -221,10 +284,10 @@ def _first_per_term(terms: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return hits[np.r_[True, terms[hits][1:] != terms[hits][:-1]]]
 
 
-def _keep_term(chunk: SparseVectors, threshold: np.ndarray, quota: np.ndarray) -> np.ndarray:
-    """Entries of the chunk that term-centric pruning keeps; spends the quotas of ties."""
-    terms = chunk.indices
-    impacts = chunk.data.astype(np.int32)
+def _keep_term(terms: np.ndarray, impacts: np.ndarray, threshold: np.ndarray, quota: np.ndarray) -> np.ndarray:
+    """Entries (term ids, impacts) that term-centric pruning keeps, rows in order; spends the
+    quotas of ties (`quota` is updated: the next chunk continues where this one ended)."""
+    impacts = impacts.astype(np.int32)
     cut = threshold[terms]
     keep = impacts > cut
     ties = np.flatnonzero(impacts == cut)

@@ -18,6 +18,7 @@ from splade_core.errors import SpladeError
 from splade_core.mine.config import MineConfig, default_teacher
 from splade_core.registry import BUNDLED_MODEL, STUDY_PRUNING_METHODS, local_path
 from splade_core.formats import detect_format
+from splade_core.sparse.prune import agnostic_problem
 from splade_core.sparse.vectors import weight_dtype
 from splade_core.train.config import TrainConfig
 
@@ -87,13 +88,9 @@ def check_ranges(config):
             "invalid config: encoding.tf32: applies to precision fp32 on a cuda device"
         )
     dtype = config["quantization"]["dtype"]
-    largest = int(np.iinfo(dtype).max)
     for threshold in config["pruning"]["agnostic"]:
-        if threshold > largest:
-            sys.exit(
-                f"invalid config: pruning.agnostic: {threshold} is above the largest {dtype} "
-                f"impact ({largest}), so it would prune every posting"
-            )
+        if (problem := agnostic_problem(threshold, dtype)) is not None:
+            sys.exit(f"invalid config: pruning.agnostic: {problem}")
 
 
 def _matching(where, patterns):
