@@ -327,19 +327,19 @@ def peer_latencies(docs_path: Path, queries: SparseVectors, ours: dict, n_querie
     term-major copy of the documents that both search: SciPy's column gather on the first
     scipy_queries queries, splade-index on all n_queries, at k = 10 and 1,000. Every query's
     top-k scores must equal ours (ties may order documents differently)."""
-    import bench_index
+    import engines
 
     from splade_core.retrieve.search import timed_calls
 
     started = time.perf_counter()
-    exact = bench_index.Exact(csc=bench_index.term_major(SparseVectors.load(docs_path)))
+    exact = engines.Exact(csc=engines.term_major(SparseVectors.load(docs_path)))
     transpose_s = time.perf_counter() - started
-    split = bench_index.split_queries(queries)[:n_queries]
-    splade_index = bench_index.SpladeIndex()
+    split = engines.split_queries(queries)[:n_queries]
+    splade_index = engines.SpladeIndex()
     splade_index.use(exact.csc)
     peers = [
         ("scipy sparse (column gather)", split[:scipy_queries], lambda q, k: exact.topk(q, k)),
-        (bench_index.SpladeIndex.name, splade_index.prepare(split), lambda q, k: splade_index.search(None, q, k)),
+        (engines.SpladeIndex.name, splade_index.prepare(split), lambda q, k: splade_index.search(None, q, k)),
     ]
     rows, found = [], {}
     for name, qs, search in peers:
