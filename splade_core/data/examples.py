@@ -291,29 +291,37 @@ def _tsv_blocks(path: Path) -> Iterator[tuple[int, np.ndarray]]:
 
 
 class _IdTable:
-    """Ids numbered in order of first appearance, across blocks: pandas' incremental
-    factorizer over their 64-bit hashes (`ids.id_hashes`; the one `pandas.merge` uses), and
-    the id of each number, so that two ids sharing a hash are caught rather than merged."""
+    """Ids numbered in order of first appearance, across blocks: their 64-bit hashes
+    (`ids.id_hashes`) looked up in a sorted table of the hashes seen so far (numpy's
+    searchsorted; new ones numbered as they first appear and merged in), and the id of each
+    number, so that two ids sharing a hash are caught rather than merged."""
 
     def __init__(self, kind: str):
-        from pandas._libs.hashtable import UInt64Factorizer
-
         self.kind = kind
-        self._factorizer = UInt64Factorizer(1 << 16)
+        self._hashes = np.zeros(0, dtype=np.uint64)  # every hash seen, sorted
+        self._numbers = np.zeros(0, dtype=np.int64)  # the number of each
         self._parts: list[np.ndarray] = []
         self._ids: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return self._factorizer.count
+        return len(self._hashes)
 
     def numbers(self, ids: np.ndarray, hashes: np.ndarray, path: Path) -> np.ndarray:
-        before = len(self)
-        numbers = self._factorizer.factorize(hashes)
-        new = numbers >= before
-        if new.any():  # the first field of each new number holds its id
-            _, at = np.unique(numbers[new], return_index=True)
-            self._parts.append(ids[np.flatnonzero(new)[at]])
+        unique, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+        at = np.searchsorted(self._hashes, unique)
+        known = at < len(self._hashes)
+        known[known] = self._hashes[at[known]] == unique[known]
+        numbers = np.empty(len(unique), dtype=np.int64)
+        numbers[known] = self._numbers[at[known]]
+        new = np.flatnonzero(~known)
+        if len(new):  # numbered in the order they first appear; their first field holds the id
+            order = new[np.argsort(first[new], kind="stable")]
+            numbers[order] = len(self) + np.arange(len(order))
+            self._parts.append(ids[first[order]])
             self._ids = None
+            self._hashes = np.insert(self._hashes, at[new], unique[new])
+            self._numbers = np.insert(self._numbers, at[new], numbers[new])
+        numbers = numbers[inverse.reshape(-1)]
         if not (ids == self.ids[numbers]).all():  # two ids, one hash: about 1 in 10^6 for MS MARCO
             raise SpladeError(f"{path}: two {self.kind} ids share a 64-bit hash; rename one")
         return numbers
