@@ -4,7 +4,7 @@
     python benchmarks/bench_ciff.py --input SCALE_DOCS --formats docs.ciff,docs.jsonl.gz --repeat 1 --no-in-process
 
 SCALE_DOCS: the quantized corpus benchmarks/scale.py leaves (MS MARCO size), benchmarks/.cache/
-scale-8841823/results/encoded/synthetic/synthetic/pretrained/docs.q.npz.
+scale-8841823/results/quantize/synthetic/synthetic/pretrained/docs.npz.
 
 On `synthetic.py`'s SPLADE-like documents (~124 non-zeros each, uint8 impacts, 30,522 terms),
 each step runs as the `splade` verb in its own process under `/usr/bin/time -v` (wall time and
@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument(
         "--input",
         type=Path,
-        help="a quantized vector file to use instead of synthetic.py's (e.g. benchmarks/scale.py's docs.q.npz)",
+        help="a quantized vector file to use instead of synthetic.py's (scale.py's quantize/…/docs.npz)",
     )
     parser.add_argument("--formats", default="docs.ciff,docs.ciff.gz,docs.jsonl", help=f"subset of {','.join(FORMATS)}")
     parser.add_argument("--no-in-process", action="store_true", help="skip the in-process import timing")

@@ -12,7 +12,7 @@ are full: the worst case for memory) with:
   trained SPLADE model's): the cost of a forward pass does not depend on the weights' values.
 
 The workflow's encode rules size their `mem_mb` and `runtime` from these figures
-(workflow/rules/common.smk: encode_memory, encode_minutes).
+(splade_core/study/resources.py: encode_memory, encode_minutes).
 """
 
 from __future__ import annotations

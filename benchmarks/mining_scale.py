@@ -64,7 +64,7 @@ def main() -> None:
         work = ROOT / "benchmarks" / ".cache" / f"mining-{args.docs}" / name.replace(", ", "-").replace(" ", "-")
         work.mkdir(parents=True, exist_ok=True)
         config = study_config(work, inputs, args.cores, args.depth, teacher, queries)
-        examples = work / "results" / "models" / "tiny" / "examples.jsonl"
+        examples = work / "results" / "mine" / "tiny" / "examples.jsonl"
         examples.unlink(missing_ok=True)
         log = work / "snakemake.log"
         started = time.perf_counter()

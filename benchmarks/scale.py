@@ -262,8 +262,8 @@ def latencies(work: Path, n_queries: int, threads: int, scipy_queries: int) -> d
     from splade_core.sparse import SparseVectors
 
     results = work / "results"
-    docs_path = results / "encoded" / "synthetic" / "synthetic" / "pretrained" / "docs.q.npz"
-    queries = SparseVectors.load(results / "synthetic" / "synthetic" / "pretrained" / "queries.q.npz")
+    docs_path = results / "quantize" / "synthetic" / "synthetic" / "pretrained" / "docs.npz"
+    queries = SparseVectors.load(results / "quantize" / "synthetic" / "synthetic" / "pretrained" / "queries.npz")
     csr = queries.to_csr()[:n_queries]
     bp_path = work / "bp" / "index.bin"
     bp_path.parent.mkdir(exist_ok=True)
@@ -283,7 +283,7 @@ def latencies(work: Path, n_queries: int, threads: int, scipy_queries: int) -> d
         ]
     )
     out = {"queries": n_queries, "bp_build_s": round(bp_s, 1), "bp_build_max_rss_mb": round(bp_rss), "rows": []}
-    indexes = {"input order": results / "index" / "synthetic" / "synthetic" / "pretrained" / "prune=none" / "index.bin"}
+    indexes = {"input order": results / "index" / "synthetic" / "synthetic" / "pretrained" / "none" / "index.bin"}
     indexes["bp"] = bp_path
     ours = {}
     for name, path in indexes.items():

@@ -125,7 +125,7 @@ def main() -> None:
     shutil.rmtree(work / "results", ignore_errors=True)
     config = study_config(work, inputs, args.cores, args.steps)
     log = work / "snakemake.log"
-    target = str(work / "results" / "models" / "tiny" / "lq=0.001_ld=0.001" / "model")
+    target = str(work / "results" / "train" / "tiny" / "lq=0.001_ld=0.001" / "model")
     command = [sys.executable, "-m", "snakemake", target, "--cores", str(args.cores), "--configfile", str(config)]
     started = time.perf_counter()
     with open(log, "w") as out:

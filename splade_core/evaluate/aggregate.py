@@ -21,14 +21,13 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def summary_row(result: dict) -> dict:
-    """Flatten one `splade evaluate` output into a table row."""
+def summary_row(result: dict, values: dict | None = None) -> dict:
+    """Flatten one `splade evaluate` output into a table row; `values` adds typed columns that
+    its labels do not carry (the study gives a fine-tuned row's λs as lq and ld)."""
     labels = result.get("labels", {})
     retrieval = result.get("attached", {})
     row = {key: labels.get(key, "") for key in ("dataset", "model", "setting", "prune")}
-    for key in ("lq", "ld"):  # the λs of a fine-tuned row, given by the workflow as labels
-        if key in labels:
-            row[key] = float(labels[key])
+    row.update(values or {})
     row.update(result["metrics"])
     row.update(result.get("sparsity", {}))
     for key in ("index_bytes", "latency_p50_ms", "latency_p99_ms", "qps"):
@@ -42,12 +41,16 @@ def summarize(
     metric_files: list[str | os.PathLike],
     per_query_files: list[str | os.PathLike] | None = None,
     significance: Significance | None = None,
+    values: list[dict] | None = None,
 ) -> pd.DataFrame:
     """One row per metrics file (COLUMNS). With `significance`, the columns of its paired tests
     follow (`significance.columns()`), from `per_query_files`: the i-th is the per-query file
-    of the i-th metrics file (`splade evaluate --per-query`)."""
+    of the i-th metrics file (`splade evaluate --per-query`). `values`, one dict per metrics
+    file, adds typed columns to its row (see summary_row)."""
     results = [read_json(path) for path in metric_files]
-    frame = pd.DataFrame([summary_row(result) for result in results])
+    if values is not None and len(values) != len(results):
+        raise ValueError(f"{len(results)} metrics files but {len(values)} rows of values")
+    frame = pd.DataFrame([summary_row(result, extra) for result, extra in zip(results, values or [{}] * len(results))])
     columns = [c for c in ["dataset", *COLUMNS] if c in frame.columns]
     if (per_query_files is None) != (significance is None):
         raise ValueError("per-query files and a baseline go together")

@@ -57,21 +57,21 @@ def test_malformed_run_line_names_the_line(tmp_path):
         read_trec_run(tmp_path / "r.trec")
 
 
-def test_summary_rows_take_their_lambdas_from_labels_not_paths(tmp_path):
+def test_summary_rows_take_their_lambdas_as_typed_values_not_from_labels_or_paths(tmp_path):
     from splade_core.evaluate.aggregate import summarize
     from splade_core.io import write_json
 
     metrics = {"MRR@10": 0.5, "nDCG@10": 0.6, "R@100": 0.7, "R@1000": 0.8}
-    rows = {
-        "tuned.json": {"setting": "any-name", "lq": "0.001", "ld": "0.0008"},
-        "pretrained.json": {"setting": "pretrained"},
-    }
-    for name, labels in rows.items():
-        base = {"dataset": "d", "model": "m", "prune": "none"}
-        write_json(tmp_path / name, {"metrics": metrics, "labels": {**base, **labels}})
-    frame = summarize([tmp_path / name for name in rows]).set_index("setting")
+    rows = {"tuned.json": "any-name", "pretrained.json": "pretrained"}
+    for name, setting in rows.items():
+        labels = {"dataset": "d", "model": "m", "setting": setting, "prune": "none", "lq": "9"}
+        write_json(tmp_path / name, {"metrics": metrics, "labels": labels})
+    files = [tmp_path / name for name in rows]
+    frame = summarize(files, values=[{"lq": 0.001, "ld": 0.0008}, {}]).set_index("setting")
     assert (frame.loc["any-name", "lq"], frame.loc["any-name", "ld"]) == (0.001, 0.0008)
-    assert frame["lq"].isna()["pretrained"]
+    assert frame["lq"].isna()["pretrained"]  # a label named lq is not read as a value
+    with pytest.raises(ValueError, match="2 metrics files but 1 rows"):
+        summarize(files, values=[{}])
 
 
 def test_a_streamed_run_evaluates_in_batches_as_the_whole_run(tmp_path):

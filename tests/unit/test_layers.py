@@ -15,7 +15,7 @@ LEVELS = [
     {"index", "encode", "formats"},
     {"retrieve"},
     {"evaluate", "mine", "train"},
-    {"cli"},
+    {"cli", "study"},
     {"__main__"},
 ]
 LEVEL = {name: level for level, names in enumerate(LEVELS) for name in names}

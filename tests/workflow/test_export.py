@@ -25,16 +25,17 @@ def test_the_export_target_plans_every_setting_in_both_formats(tmp_path, test_co
         line.split("--output ")[1].split()[0].endswith("/ciff/docs.ciff") for line in ciff
     )
     fine_tuned = [line for line in ciff if "lq=0.001_ld=0.001/" in line]
-    assert fine_tuned and "--model results/models/splade-tiny/lq=0.001_ld=0.001/model" in fine_tuned[0]
+    assert fine_tuned and "--model results/train/splade-tiny/lq=0.001_ld=0.001/model" in fine_tuned[0]
 
 
 def test_a_pruned_gzipped_export_is_asked_for_by_its_name(tmp_path, test_config):
-    target = "results/export/tiny/splade-tiny/pretrained/prune=document-16/ciff/docs.ciff.gz"
+    target = "results/export/tiny/splade-tiny/pretrained/document-16/ciff/docs.ciff.gz"
     result = snakemake(tmp_path, target, "-n", "-p", "--configfile", str(write_config(tmp_path, test_config)))
     assert result.returncode == 0, result.stderr[-3000:]
     assert planned_jobs(result)["prune_index"] == 1
     (command,) = export_commands(result)
-    assert "pretrained/prune=document-16/docs.q.npz --format ciff" in command and f"--output {target}" in command
+    assert "prune/tiny/splade-tiny/pretrained/document-16/docs.npz --format ciff" in command
+    assert f"--output {target}" in command
 
 
 def test_pre_encoded_vectors_export_with_their_tokenizer_unless_they_name_none(tmp_path, test_config):

@@ -222,7 +222,7 @@ def test_every_job_ran_as_a_completed_slurm_job(runs):
 
 def test_slurm_results_equal_local_results(runs):
     slurm, local = _results(runs["slurm"][0]), _results(runs["local"][0])
-    summaries = sorted(p.relative_to(local) for p in local.glob("*/summary.csv"))
+    summaries = sorted(p.relative_to(local) for p in local.glob("summary/*/summary.csv"))
     assert summaries, "the local run wrote no summary.csv"
     for rel in summaries:
         expected = _summary_rows(local / rel)
@@ -237,7 +237,7 @@ def test_slurm_results_equal_local_results(runs):
 
 def test_training_ran_two_processes_inside_its_slurm_job(runs):
     workdir, _ = runs["slurm"]
-    (record,) = (_results(workdir) / "models").rglob("model/training_config.json")
+    (record,) = (_results(workdir) / "train").rglob("model/training_config.json")
     assert json.loads(record.read_text())["world_size"] == 2
 
 

@@ -13,7 +13,7 @@ EXPECTED = REPO / ".test" / "config" / "expected.yaml"
 
 
 def test_the_test_study_verifies_against_its_shipped_figures(finished_study):
-    report = (finished_study / "results" / "tiny" / "verify.txt").read_text()
+    report = (finished_study / "results" / "verify" / "tiny.txt").read_text()
     rows = read_expected(EXPECTED)["datasets"]["tiny"]
     checks = sum(len(row) - 3 for row in rows)  # every figure of every row, labels aside
     assert report.rstrip().endswith(f"tiny: all {checks} checks pass"), report[-2000:]
@@ -44,7 +44,7 @@ def test_an_edited_expected_value_fails_verify_naming_the_row_and_metric(finishe
         errors[0],
     ), log[-2000:]
     assert "| splade-tiny | pretrained | none | nDCG@10 |" in log and "MISMATCH" in log
-    assert not (workdir / "results" / "tiny" / "verify.txt").exists()
+    assert not (workdir / "results" / "verify" / "tiny.txt").exists()
 
 
 def test_a_broken_expected_file_stops_the_plan_with_one_line(tmp_path, test_config):

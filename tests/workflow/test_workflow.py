@@ -160,7 +160,7 @@ def test_two_gloo_processes_through_the_train_model_rule_train_the_one_process_m
     model = _no_dropout_model(tmp_path / "splade-tiny-no-dropout")
     models = {"tiny-nd": {"path": model, "pretrained": False, "train": True}}
     base = {**test_config, "models": models, "lambdas": [{"lq": 0.001, "ld": 0.001}], "report": {}}
-    target = tmp_path / "results/models/tiny-nd/lq=0.001_ld=0.001/model"
+    target = tmp_path / "results/train/tiny-nd/lq=0.001_ld=0.001/model"
     trained = {}
     for processes in (1, 2):
         config = write_config(tmp_path, _with(base, "training", processes=processes, n_negatives=2))
@@ -209,11 +209,10 @@ def test_every_row_writes_per_query_values_that_the_summary_tests_against_the_ba
         re.search(r"--output (\S+)/metrics\.json --per-query (\S+)/perquery\.tsv ", line) for line in evaluations
     ]
     assert len(evaluations) == 13 and all(match and match[1] == match[2] for match in written)
-    aggregate = next(line for line in lines if "splade aggregate" in line)
+    # the aggregation's inputs: every row's metrics file, then its per-query files in the same order
+    aggregate = re.search(r"rule aggregate_results:\n\s+input: (.*)\n", result.stdout)[1]
     metrics, per_query = re.findall(r"(\S+)/metrics\.json", aggregate), re.findall(r"(\S+)/perquery\.tsv", aggregate)
     assert per_query == metrics and sorted(metrics) == sorted(match[1] for match in written)
-    baseline = "--baseline model=splade-tiny --baseline setting=pretrained --baseline prune=none --test t-test"
-    assert baseline in aggregate  # the default: the pretrained model, unpruned
 
 
 def test_a_baseline_the_study_does_not_evaluate_stops_the_plan(tmp_path, test_config):
@@ -240,7 +239,7 @@ def test_download_stage_runs_alone_and_before_every_compute_job(finished_study):
 
 
 def test_study_results_have_one_row_per_setting_and_pruning(finished_study):
-    summary = pd.read_csv(finished_study / "results" / "tiny" / "summary.csv")
+    summary = pd.read_csv(finished_study / "results" / "summary" / "tiny" / "summary.csv")
     splade = summary[summary["model"] == "splade-tiny"]
     assert sorted(splade["setting"].unique()) == ["lq=0.001_ld=0.001", "lq=0.1_ld=0.1", "pretrained"]
     assert sorted(splade["prune"].unique()) == ["agnostic-60", "document-16", "none", "term-10"]
@@ -252,7 +251,7 @@ def test_study_results_have_one_row_per_setting_and_pruning(finished_study):
     assert len(tested) == 12 and (tested["paired_queries"] == 6).all()
     assert tested[["p_MRR@10", "p_nDCG@10", "p_R@100", "p_R@1000"]].notna().all().all()
     for plot in ("effectiveness_vs_flops", "effectiveness_vs_latency", "pruning"):
-        assert (finished_study / "results" / "tiny" / "plots" / f"{plot}.png").stat().st_size > 1000
+        assert (finished_study / "results" / "summary" / "tiny" / "plots" / f"{plot}.png").stat().st_size > 1000
 
 
 def test_nothing_to_do_after_a_complete_run(finished_study):
@@ -300,7 +299,7 @@ def test_output_of_an_interrupted_job_is_not_trusted(finished_study, tmp_path):
     complete-looking output: the next run must redo that job and everything after it."""
     workdir = copy_study(finished_study, tmp_path / "study")
     configfile = str(workdir / "config" / "config.yaml")
-    model = "results/models/splade-tiny/lq=0.001_ld=0.001/model"
+    model = "results/train/splade-tiny/lq=0.001_ld=0.001/model"
     process = subprocess.Popen(
         snakemake_command(workdir, "--cores", "1", "--configfile", configfile, "--forcerun", "train_model", model),
         cwd=REPO,
@@ -367,8 +366,8 @@ def test_pre_encoded_vectors_run_through_the_study_stages(finished_study, test_c
     from splade_core.sparse import SparseVectors
 
     encoded = finished_study / "results"
-    docs = SparseVectors.load(encoded / "encoded" / "tiny" / "splade-tiny" / "pretrained" / "docs.q.npz")
-    queries = SparseVectors.load(encoded / "tiny" / "splade-tiny" / "pretrained" / "queries.q.npz")
+    docs = SparseVectors.load(encoded / "quantize" / "tiny" / "splade-tiny" / "pretrained" / "docs.npz")
+    queries = SparseVectors.load(encoded / "quantize" / "tiny" / "splade-tiny" / "pretrained" / "queries.npz")
     tokens = list(Vocabulary.of_model("bundled/splade-tiny").tokens)
     half = docs.n_rows // 2
     for name, rows in (("part-0.jsonl.gz", slice(0, half)), ("part-1.jsonl", slice(half, None))):
@@ -393,9 +392,9 @@ def test_pre_encoded_vectors_run_through_the_study_stages(finished_study, test_c
     assert result.returncode == 0, result.stderr[-3000:]
     assert untouched(offline)
     assert "encode_corpus" not in result.stderr and "import_corpus" in result.stderr
-    ours = pd.read_csv(encoded / "tiny" / "summary.csv")
+    ours = pd.read_csv(encoded / "summary" / "tiny" / "summary.csv")
     ours = ours[(ours["model"] == "splade-tiny") & (ours["setting"] == "pretrained")].set_index("prune")
-    imported = pd.read_csv(tmp_path / "results" / "tiny" / "summary.csv").set_index("prune")
+    imported = pd.read_csv(tmp_path / "results" / "summary" / "tiny" / "summary.csv").set_index("prune")
     assert sorted(imported.index) == sorted(ours.index)
     for column in ("nDCG@10", "MRR@10", "R@100", "flops", "postings"):
         assert imported[column].sort_index().tolist() == ours[column].sort_index().tolist(), column
@@ -461,10 +460,38 @@ def test_bm25_and_encoding_follow_the_downloaded_corpus(tmp_path, test_config):
                 out[found.group(1)] = {key: int(value) for key, value in re.findall(r"(mem_mb|runtime)=([0-9]+)", job)}
         return out
 
-    bm25 = declared("retrieve_bm25", r"results/(\w+)/bm25/run\.trec")
+    bm25 = declared("retrieve_bm25", r"results/retrieve/(\w+)/bm25/run\.trec")
     assert bm25["big"]["mem_mb"] > bm25["tiny"]["mem_mb"] > 0
     assert bm25["big"]["runtime"] >= bm25["tiny"]["runtime"] > 0
-    encode = declared("encode_corpus", r"results/encoded/(\w+)/splade-tiny/pretrained/docs\.shard0\.npz")
+    encode = declared("encode_corpus", r"results/encode/(\w+)/splade-tiny/pretrained/docs\.shard0\.npz")
     assert encode["big"]["runtime"] > encode["tiny"]["runtime"] > 0
     weights_mb = (REPO / "splade_core/resources/models/splade-tiny/model.safetensors").stat().st_size / 2**20
     assert encode["big"]["mem_mb"] == encode["tiny"]["mem_mb"] > 500 + 2 * weights_mb
+
+
+def test_a_dataset_named_models_and_a_model_named_index_plan_and_run(tmp_path, test_config):
+    """Results are stage first (results/{stage}/...), so dataset and model names that are also
+    stage names (models, index) stay inside their stages: the study plans and runs."""
+    datasets = {"models": test_config["datasets"]["tiny"]}
+    models = {"index": {"path": "bundled/splade-tiny", "pretrained": True, "train": False}}
+    config = {
+        **test_config,
+        "datasets": datasets,
+        "models": models,
+        "lambdas": [],
+        "pruning": {"document": [16]},
+        "report": {},
+    }
+    configfile = str(write_config(tmp_path, config))
+    result = snakemake(tmp_path, "--cores", "2", "--configfile", configfile)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = pd.read_csv(tmp_path / "results" / "summary" / "models" / "summary.csv")
+    assert sorted(zip(summary["model"], summary["prune"])) == [
+        ("bm25", "none"),
+        ("index", "document-16"),
+        ("index", "none"),
+    ]
+    assert (tmp_path / "results" / "index" / "models" / "index" / "pretrained" / "none" / "index.bin").is_file()
+    assert sorted(path.name for path in (tmp_path / "results").iterdir()) == [
+        "benchmarks", "encode", "evaluate", "index", "logs", "prune", "quantize", "report", "retrieve", "summary",
+    ]  # fmt: skip

@@ -1,25 +1,65 @@
+# The evaluation stage: each run judged by its dataset's qrels, with the row's ids as labels and
+# the seconds its training, encoding or BM25 retrieval took (from their benchmark files).
+import shlex
+
+BENCHMARK_SECONDS = shlex.join(
+    [sys.executable, f"{workflow.basedir}/scripts/benchmark_seconds.py"]
+)
+
+
+def timing_flags(named_files):
+    """`splade evaluate --timing NAME=SECONDS` flags, the seconds of each name's benchmark files
+    summed when the job runs (scripts/benchmark_seconds.py); names without files are left out.
+    """
+    return " ".join(
+        f'--timing {name}="$({BENCHMARK_SECONDS} {shlex.join(files)})"'
+        for name, files in named_files.items()
+        if files
+    )
+
+
+def encoding_timings(wildcards):
+    """Benchmark files of the jobs that encoded this row's corpus and queries (none if imported)."""
+    if wildcards.model in STUDY.imports:
+        return []
+    corpus = STUDY.corpus_of(wildcards.dataset)
+    row = f"{wildcards.model}/{wildcards.setting}"
+    shards = [
+        STUDY.benchmark("encode_corpus", f"{corpus}/{row}/shard{shard}")
+        for shard in range(ENCODE["shards"])
+    ]
+    return [*shards, STUDY.benchmark("encode_queries", f"{wildcards.dataset}/{row}")]
+
+
+def training_timing(wildcards):
+    if not fine_tuned(wildcards):
+        return []
+    return [STUDY.benchmark("train_model", f"{wildcards.model}/{wildcards.setting}")]
+
+
 rule evaluate_run:
     input:
-        run=f"{R}/{{dataset}}/{{model}}/{{setting}}/prune={{prune}}/run.trec",
-        retrieval=f"{R}/{{dataset}}/{{model}}/{{setting}}/prune={{prune}}/retrieval.json",
-        queries=f"{R}/{{dataset}}/{{model}}/{{setting}}/queries.q.npz",
-        docs=lambda wildcards: corpus_vectors(wildcards, corpus_of(wildcards.dataset)),
+        run=rules.retrieve.output.run,
+        retrieval=rules.retrieve.output.stats,
+        queries=rules.quantize_queries.output,
+        docs=lambda wildcards: corpus_vectors(
+            wildcards, STUDY.corpus_of(wildcards.dataset)
+        ),
         collection=lambda wildcards: manifest(dataset_folder(wildcards)),
         encoding=encoding_timings,
         training=training_timing,
     output:
-        metrics=f"{R}/{{dataset}}/{{model}}/{{setting}}/prune={{prune}}/metrics.json",
-        per_query=f"{R}/{{dataset}}/{{model}}/{{setting}}/prune={{prune}}/perquery.tsv",
+        metrics=path("metrics"),
+        per_query=path("per_query"),
     log:
-        f"{R}/logs/evaluate_run/{{dataset}}/{{model}}/{{setting}}/{{prune}}.log",
+        STUDY.log("evaluate_run", "{dataset}/{model}/{setting}/{prune}"),
     benchmark:
-        f"{R}/benchmarks/evaluate_run/{{dataset}}/{{model}}/{{setting}}/{{prune}}.tsv"
+        STUDY.benchmark("evaluate_run", "{dataset}/{model}/{setting}/{prune}")
     resources:
         mem_mb=memory(1000, 0.1),
         runtime=minutes(5, 1),
     params:
         collection=dataset_folder,
-        labels=setting_labels,
         timings=lambda wildcards, input: timing_flags(
             {"encoding_s": input.encoding, "training_s": input.training}
         ),
@@ -27,22 +67,22 @@ rule evaluate_run:
         "splade evaluate --run {input.run} --collection {params.collection:q}"
         " --queries {input.queries} --docs {input.docs} --attach {input.retrieval} {params.timings}"
         " --label dataset={wildcards.dataset} --label model={wildcards.model}"
-        " --label setting={wildcards.setting} --label prune={wildcards.prune} {params.labels}"
+        " --label setting={wildcards.setting} --label prune={wildcards.prune}"
         " --output {output.metrics} --per-query {output.per_query} > {log} 2>&1"
 
 
 rule evaluate_bm25:
     input:
-        run=f"{R}/{{dataset}}/bm25/run.trec",
-        timing=f"{R}/benchmarks/retrieve_bm25/{{dataset}}.tsv",
+        run=rules.retrieve_bm25.output,
+        timing=rules.retrieve_bm25.benchmark,
         collection=lambda wildcards: manifest(dataset_folder(wildcards)),
     output:
-        metrics=f"{R}/{{dataset}}/bm25/metrics.json",
-        per_query=f"{R}/{{dataset}}/bm25/perquery.tsv",
+        metrics=path("bm25_metrics"),
+        per_query=path("bm25_per_query"),
     log:
-        f"{R}/logs/evaluate_run/{{dataset}}/bm25.log",
+        STUDY.log("evaluate_run", "{dataset}/bm25"),
     benchmark:
-        f"{R}/benchmarks/evaluate_run/{{dataset}}/bm25.tsv"
+        STUDY.benchmark("evaluate_run", "{dataset}/bm25")
     resources:
         mem_mb=memory(1000, 0.5),
         runtime=minutes(5, 1),

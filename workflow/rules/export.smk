@@ -3,8 +3,61 @@
 # ciff2bmp), each format in a folder of its own (Anserini indexes a folder); .gz compresses:
 #   snakemake export --cores 2     every model setting, unpruned: anserini/docs.jsonl, ciff/docs.ciff,
 #                                  anserini/queries.tsv
-#   snakemake --cores 2 results/export/<corpus>/<model>/<setting>/prune=<pruning>/ciff/docs.ciff.gz
+#   snakemake --cores 2 results/export/<corpus>/<model>/<setting>/<pruning>/ciff/docs.ciff.gz
 #   (anserini/docs.jsonl[.gz]; results/export/<dataset>/<model>/<setting>/anserini/queries.jsonl)
+EXPORT_FILES = {
+    "anserini": "jsonl",
+    "ciff": "ciff",
+}  # format folder -> its documents' file
+
+
+def export_format(wildcards):
+    """`splade export --format` of a document export: its folder, which the file name matches
+    (anserini/docs.jsonl[.gz], ciff/docs.ciff[.gz])."""
+    if wildcards.ext.removesuffix(".gz") != EXPORT_FILES[wildcards.format]:
+        raise ValueError(
+            f"{wildcards.format}/docs.{wildcards.ext}: the {wildcards.format} export is"
+            f" docs.{EXPORT_FILES[wildcards.format]} (or .gz)"
+        )
+    return wildcards.format
+
+
+def export_model(wildcards):
+    """The model whose tokenizer names the vectors' terms: the one that encoded them, or the
+    downloaded `path` of pre-encoded vectors."""
+    if wildcards.model not in STUDY.imports:
+        return model_dir(wildcards)
+    if not STUDY.needs_model(wildcards.model):
+        raise ValueError(
+            f"models.{wildcards.model}: its vectors are .npz files, so no tokenizer is downloaded"
+            " to name their terms: export them with `splade export --model` by hand"
+        )
+    return base_model(wildcards)
+
+
+def export_model_input(wildcards):
+    if wildcards.model in STUDY.imports:
+        return vocabulary_input(wildcards)
+    return model_input(wildcards)
+
+
+def all_exports():
+    """Every model setting's unpruned vectors, for Anserini and as CIFF (a corpus shared by
+    datasets once); models whose tokenizer is not downloaded (.npz imports) are left out.
+    """
+    out = []
+    for dataset in STUDY.datasets:
+        for model, setting in STUDY.model_settings():
+            if not STUDY.needs_model(model):
+                continue
+            row = {"model": model, "setting": setting.id}
+            docs = {**row, "corpus": STUDY.corpus_of(dataset), "prune": NO_PRUNING}
+            out += [
+                path("export_docs", **docs, format="anserini", ext="jsonl"),
+                path("export_docs", **docs, format="ciff", ext="ciff"),
+                path("export_queries", **row, dataset=dataset, ext="tsv"),
+            ]
+    return list(dict.fromkeys(out))
 
 
 rule export_corpus:
@@ -12,11 +65,15 @@ rule export_corpus:
         vectors=corpus_vectors,
         model=export_model_input,
     output:
-        f"{R}/export/{{corpus}}/{{model}}/{{setting}}/prune={{prune}}/{{format}}/docs.{{ext}}",
+        path("export_docs"),
     log:
-        f"{R}/logs/export_corpus/{{corpus}}/{{model}}/{{setting}}/{{prune}}/{{format}}/docs.{{ext}}.log",
+        STUDY.log(
+            "export_corpus", "{corpus}/{model}/{setting}/{prune}/{format}/docs.{ext}"
+        ),
     benchmark:
-        f"{R}/benchmarks/export_corpus/{{corpus}}/{{model}}/{{setting}}/{{prune}}/{{format}}/docs.{{ext}}.tsv"
+        STUDY.benchmark(
+            "export_corpus", "{corpus}/{model}/{setting}/{prune}/{format}/docs.{ext}"
+        )
     wildcard_constraints:
         format="anserini|ciff",
         ext=r"(jsonl|ciff)(\.gz)?",
@@ -33,12 +90,14 @@ rule export_corpus:
 
 rule export_queries:
     input:
-        vectors=f"{R}/{{dataset}}/{{model}}/{{setting}}/queries.q.npz",
+        vectors=rules.quantize_queries.output,
         model=export_model_input,
     output:
-        f"{R}/export/{{dataset}}/{{model}}/{{setting}}/anserini/queries.{{ext}}",
+        path("export_queries"),
     log:
-        f"{R}/logs/export_queries/{{dataset}}/{{model}}/{{setting}}/anserini/queries.{{ext}}.log",
+        STUDY.log(
+            "export_queries", "{dataset}/{model}/{setting}/anserini/queries.{ext}"
+        ),
     wildcard_constraints:
         ext="tsv|jsonl",
     resources:

@@ -2,12 +2,12 @@ rule build_index:
     input:
         corpus_vectors,
     output:
-        index=f"{R}/index/{{corpus}}/{{model}}/{{setting}}/prune={{prune}}/index.bin",
-        stats=f"{R}/index/{{corpus}}/{{model}}/{{setting}}/prune={{prune}}/index.json",
+        index=path("index"),
+        stats=path("index_stats"),
     log:
-        f"{R}/logs/build_index/{{corpus}}/{{model}}/{{setting}}/{{prune}}.log",
+        STUDY.log("build_index", "{corpus}/{model}/{setting}/{prune}"),
     benchmark:
-        f"{R}/benchmarks/build_index/{{corpus}}/{{model}}/{{setting}}/{{prune}}.tsv"
+        STUDY.benchmark("build_index", "{corpus}/{model}/{setting}/{prune}")
     threads: config["threads"]["index"]
     resources:
         mem_mb=memory(1200, 1.6),

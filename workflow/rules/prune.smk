@@ -1,17 +1,20 @@
+# Static pruning of the quantized documents: the pruning's method and value are looked up by its id.
 rule prune_index:
     input:
-        f"{R}/encoded/{{corpus}}/{{model}}/{{setting}}/docs.q.npz",
+        rules.quantize_corpus.output,
     output:
-        f"{R}/encoded/{{corpus}}/{{model}}/{{setting}}/prune={{method}}-{{value}}/docs.q.npz",
+        path("pruned_docs"),
     log:
-        f"{R}/logs/prune_index/{{corpus}}/{{model}}/{{setting}}/{{method}}-{{value}}.log",
+        STUDY.log("prune_index", "{corpus}/{model}/{setting}/{prune}"),
     benchmark:
-        f"{R}/benchmarks/prune_index/{{corpus}}/{{model}}/{{setting}}/{{method}}-{{value}}.tsv"
+        STUDY.benchmark("prune_index", "{corpus}/{model}/{setting}/{prune}")
     wildcard_constraints:
-        method="|".join(STUDY_PRUNING_METHODS),
-        value="[0-9]+",
+        prune=f"({'|'.join(STUDY_PRUNING_METHODS)})-[0-9]+",
     resources:
         mem_mb=memory(600, 0.15),
         runtime=minutes(5, 1),
+    params:
+        method=lambda wildcards: STUDY.pruning(wildcards.prune).method,
+        value=lambda wildcards: STUDY.pruning(wildcards.prune).value,
     shell:
-        "splade prune {input} --method {wildcards.method} --value {wildcards.value} --output {output} > {log} 2>&1"
+        "splade prune {input} --method {params.method} --value {params.value} --output {output} > {log} 2>&1"

@@ -3,13 +3,13 @@ QUANTIZE = "splade quantize {input} --scale {params.scale} --dtype {params.dtype
 
 rule quantize_corpus:
     input:
-        float_docs,
+        lambda wildcards: float_vectors("docs", wildcards),
     output:
-        f"{R}/encoded/{{corpus}}/{{model}}/{{setting}}/docs.q.npz",
+        path("quantized_docs"),
     log:
-        f"{R}/logs/quantize_corpus/{{corpus}}/{{model}}/{{setting}}.log",
+        STUDY.log("quantize_corpus", "{corpus}/{model}/{setting}"),
     benchmark:
-        f"{R}/benchmarks/quantize_corpus/{{corpus}}/{{model}}/{{setting}}.tsv"
+        STUDY.benchmark("quantize_corpus", "{corpus}/{model}/{setting}")
     resources:
         mem_mb=memory(600, 0.1),
         runtime=minutes(5, 1),
@@ -22,11 +22,11 @@ rule quantize_corpus:
 
 rule quantize_queries:
     input:
-        float_queries,
+        lambda wildcards: float_vectors("queries", wildcards),
     output:
-        f"{R}/{{dataset}}/{{model}}/{{setting}}/queries.q.npz",
+        path("quantized_queries"),
     log:
-        f"{R}/logs/quantize_queries/{{dataset}}/{{model}}/{{setting}}.log",
+        STUDY.log("quantize_queries", "{dataset}/{model}/{setting}"),
     resources:
         mem_mb=memory(600, 0.1),
         runtime=minutes(5, 1),

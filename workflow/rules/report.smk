@@ -1,82 +1,111 @@
+# The report stage: each dataset's summary (rows in STUDY.rows order, each row's λs as typed
+# values), and the study's timing and config pages of the HTML report.
 import json
+import time
+
+
+def row_files(dataset, kind):
+    """`kind` ("metrics", "per_query") of every row of a dataset's summary, in one order."""
+    return [
+        (
+            path(f"bm25_{kind}", dataset=dataset)
+            if row.is_bm25
+            else path(kind, **row.labels())
+        )
+        for row in STUDY.rows(dataset)
+    ]
+
+
+def summary_file(ext):
+    return f"{path('summary')}.{ext}"
 
 
 rule aggregate_results:
     input:
-        metrics=lambda wildcards: rows(wildcards.dataset),
-        per_query=lambda wildcards: rows(wildcards.dataset, "perquery.tsv"),
+        metrics=lambda wildcards: row_files(wildcards.dataset, "metrics"),
+        per_query=lambda wildcards: row_files(wildcards.dataset, "per_query"),
     output:
         csv=report(
-            f"{R}/{{dataset}}/summary.csv",
+            summary_file("csv"),
             caption="../report/summary_csv.rst",
             category="Results",
             subcategory="{dataset}",
         ),
         html=report(
-            f"{R}/{{dataset}}/summary.html",
+            summary_file("html"),
             caption="../report/summary.rst",
             category="Results",
             subcategory="{dataset}",
         ),
-        md=f"{R}/{{dataset}}/summary.md",
+        md=summary_file("md"),
         flops=report(
-            f"{R}/{{dataset}}/plots/effectiveness_vs_flops.png",
+            f"{path('plots')}/effectiveness_vs_flops.png",
             caption="../report/effectiveness_vs_flops.rst",
             category="Plots",
             subcategory="{dataset}",
         ),
         latency=report(
-            f"{R}/{{dataset}}/plots/effectiveness_vs_latency.png",
+            f"{path('plots')}/effectiveness_vs_latency.png",
             caption="../report/effectiveness_vs_latency.rst",
             category="Plots",
             subcategory="{dataset}",
         ),
         pruning=report(
-            f"{R}/{{dataset}}/plots/pruning.png",
+            f"{path('plots')}/pruning.png",
             caption="../report/pruning.rst",
             category="Plots",
             subcategory="{dataset}",
         ),
     log:
-        f"{R}/logs/aggregate_results/{{dataset}}.log",
+        STUDY.log("aggregate_results", "{dataset}"),
     resources:
         mem_mb=2000,
         runtime=10,
     params:
+        values=lambda wildcards: [row.values() for row in STUDY.rows(wildcards.dataset)],
+        baseline=STUDY.baseline_labels(),
         metric=config["report"]["metric"],
-        baseline=baseline_flags(),
         test=config["report"]["test"],
         alpha=config["report"]["alpha"],
         output_dir=lambda wildcards, output: Path(output.csv).parent,
-    shell:
-        "splade aggregate {input.metrics} --per-query {input.per_query} {params.baseline}"
-        " --test {params.test} --alpha {params.alpha} --metric {params.metric:q}"
-        " --output-dir {params.output_dir} > {log} 2>&1"
+    script:
+        "../scripts/aggregate.py"
 
 
 # Report glue (scripts/report_pages.py): the time of every rule from its benchmark files, and
 # the config as validated (defaults filled in), as pages of the HTML report. Runs after every summary.
 rule tabulate_benchmarks:
     input:
-        all_summaries(),
-        [f"{R}/{dataset}/summary.html" for dataset in config["datasets"]],
+        summaries(),
+        [summary_file("html").format(dataset=dataset) for dataset in STUDY.datasets],
     output:
         benchmarks=report(
-            f"{R}/report/benchmarks.html",
+            f"{path('report')}/benchmarks.html",
             caption="../report/benchmarks.rst",
             category="Study",
         ),
         config=report(
-            f"{R}/report/config.html",
+            f"{path('report')}/config.html",
             caption="../report/config.rst",
             category="Study",
         ),
     log:
-        f"{R}/logs/tabulate_benchmarks.log",
+        STUDY.log("tabulate_benchmarks", "study"),
     localrule: True
     params:
-        benchmarks=f"{R}/benchmarks",
+        benchmarks=path("benchmarks"),
         config=json.loads(json.dumps(config)),
-        configfiles=[str(path) for path in workflow.configfiles],
+        configfiles=[str(file) for file in workflow.configfiles],
     script:
         "../scripts/report_pages.py"
+
+
+STARTED = time.time()
+
+
+def print_new_summaries(summaries):
+    """At the end of a run, show the summaries it (re)wrote and where the plots are."""
+    for summary in map(Path, summaries):
+        if summary.is_file() and summary.stat().st_mtime >= STARTED:
+            print(summary.read_text())
+            print(f"summary: {summary} (and .csv); plots: {summary.parent / 'plots'}")

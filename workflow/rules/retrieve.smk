@@ -1,14 +1,20 @@
 rule retrieve:
     input:
-        index=lambda wildcards: f"{R}/index/{corpus_of(wildcards.dataset)}/{wildcards.model}/{wildcards.setting}/prune={wildcards.prune}/index.bin",
-        queries=f"{R}/{{dataset}}/{{model}}/{{setting}}/queries.q.npz",
+        index=lambda wildcards: path(
+            "index",
+            corpus=STUDY.corpus_of(wildcards.dataset),
+            model=wildcards.model,
+            setting=wildcards.setting,
+            prune=wildcards.prune,
+        ),
+        queries=rules.quantize_queries.output,
     output:
-        run=f"{R}/{{dataset}}/{{model}}/{{setting}}/prune={{prune}}/run.trec",
-        stats=f"{R}/{{dataset}}/{{model}}/{{setting}}/prune={{prune}}/retrieval.json",
+        run=path("run"),
+        stats=path("retrieval"),
     log:
-        f"{R}/logs/retrieve/{{dataset}}/{{model}}/{{setting}}/{{prune}}.log",
+        STUDY.log("retrieve", "{dataset}/{model}/{setting}/{prune}"),
     benchmark:
-        f"{R}/benchmarks/retrieve/{{dataset}}/{{model}}/{{setting}}/{{prune}}.tsv"
+        STUDY.benchmark("retrieve", "{dataset}/{model}/{setting}/{prune}")
     threads: RETRIEVAL["threads"]
     resources:
         mem_mb=memory(1000, 1.2),
@@ -26,14 +32,14 @@ rule retrieve_bm25:
     input:
         collection=lambda wildcards: manifest(dataset_folder(wildcards)),
         corpus=lambda wildcards: manifest(
-            corpus_folder(collection_of(wildcards.dataset))
+            STUDY.corpus_folder(STUDY.collection_of(wildcards.dataset))
         ),
     output:
-        f"{R}/{{dataset}}/bm25/run.trec",
+        path("bm25_run"),
     log:
-        f"{R}/logs/retrieve_bm25/{{dataset}}.log",
+        STUDY.log("retrieve_bm25", "{dataset}"),
     benchmark:
-        f"{R}/benchmarks/retrieve_bm25/{{dataset}}.tsv"
+        STUDY.benchmark("retrieve_bm25", "{dataset}")
     resources:
         # the index of the whole corpus, built a chunk of texts at a time; then one query at a time
         mem_mb=memory(1000, 3.5, of=["corpus"]),

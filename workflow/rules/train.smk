@@ -1,25 +1,87 @@
+# The training stage: hard negatives (and teacher scores) mined once per base model, then one
+# fine-tuned model per λ setting.
+import hashlib
+
+from splade_core.data import download as downloads
+
+# Settings passed to `splade train` as flags; a changed value reruns training (params trigger).
+TRAIN_FLAGS = {
+    key: value
+    for key, value in TRAIN.items()
+    if key not in ("train_data", "train_examples")
+}
+
+
+def train_flags(settings):
+    flags = []
+    for key, value in sorted(settings.items()):
+        name = key.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(f"--{name}" if value else f"--no-{name}")
+        else:
+            flags.append(f"--{name} {'none' if value is None else value}")
+    return " ".join(flags)
+
+
+def run_dir(wildcards):
+    """Checkpoints of a run, beside its model folder, named by a hash of what defines the run: a
+    killed job resumes where it stopped, and changed settings start a fresh run."""
+    key = f"{config['models'][wildcards.model]['path']}|{TRAIN}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    return path(
+        "run_dir", model=wildcards.model, setting=wildcards.setting, digest=digest
+    )
+
+
+def training_examples(wildcards):
+    """The examples a model trains on: the config's file (downloaded if a URL), or mined ones."""
+    examples = TRAIN["train_examples"]
+    if not examples:
+        return path("examples", model=wildcards.model)
+    if downloads.is_url(examples):
+        return str(downloads.file_path(RES, examples))
+    return examples
+
+
+def training_examples_input(wildcards):
+    """The file Snakemake tracks for training_examples: a download's manifest for a URL."""
+    examples = TRAIN["train_examples"]
+    if examples and downloads.is_url(examples):
+        return manifest(Path(training_examples(wildcards)).parent)
+    return training_examples(wildcards)
+
+
+def teacher_folder():
+    """The teacher as `splade mine` takes it: none, self, or the downloaded cross-encoder
+    (`mine.default_teacher`: self when the training loss distils and none is set)."""
+    if STUDY.teacher in (None, "self"):
+        return STUDY.teacher or "none"
+    return STUDY.model_folder(STUDY.teacher)
+
+
+TRAINING_COLLECTION = STUDY.collection_folder(TRAIN["train_data"])
+
+
 rule mine_negatives:
     input:
-        collection=manifest(training_folder()),
-        corpus=manifest(corpus_folder(TRAIN["train_data"])),
+        collection=manifest(TRAINING_COLLECTION),
+        corpus=manifest(STUDY.corpus_folder(TRAIN["train_data"])),
         base=lambda wildcards: manifest(base_model(wildcards)),
-        teacher=teacher_input,
+        teacher=[] if STUDY.teacher in (None, "self") else manifest(teacher_folder()),
     output:
-        f"{R}/models/{{model}}/examples.jsonl",
+        path("examples"),
     log:
-        f"{R}/logs/mine_negatives/{{model}}.log",
+        STUDY.log("mine_negatives", "{model}"),
     benchmark:
-        f"{R}/benchmarks/mine_negatives/{{model}}.tsv"
+        STUDY.benchmark("mine_negatives", "{model}")
     threads: config["threads"]["mine"]
     resources:
-        # the corpus's ids (a few bytes a passage), its BM25 index (~3.5 MB a corpus MB, as
-        # retrieve_bm25), the rankings (4 bytes a retrieved row), the model and the teacher
-        mem_mb=mine_memory,
-        runtime=mine_minutes,
-        gpu=int(on_cuda(MINING["device"]) and MINING_RUNS_MODEL),
+        mem_mb=mine_memory(MINING, STUDY.mining_runs_model),
+        runtime=mine_minutes(MINING),
+        gpu=int(on_cuda(MINING["device"]) and STUDY.mining_runs_model),
     params:
         base=base_model,
-        collection=training_folder(),
+        collection=TRAINING_COLLECTION,
         method=MINING["method"],
         depth=MINING["depth"],
         teacher=teacher_folder(),
@@ -27,7 +89,7 @@ rule mine_negatives:
             f"--max-queries {MINING['max_queries']}" if MINING["max_queries"] else ""
         ),
         seed=TRAIN["seed"],
-        doc_max_length=config["encoding"]["doc_max_length"],
+        doc_max_length=ENCODE["doc_max_length"],
         batch_size=MINING["batch_size"],
         teacher_max_length=MINING["teacher_max_length"],
         device=MINING["device"],
@@ -42,15 +104,15 @@ rule mine_negatives:
 
 rule train_model:
     input:
-        collection=manifest(training_folder()),
+        collection=manifest(TRAINING_COLLECTION),
         base=lambda wildcards: manifest(base_model(wildcards)),
         examples=training_examples_input,
     output:
-        directory(f"{R}/models/{{model}}/{{setting}}/model"),
+        directory(path("model")),
     log:
-        f"{R}/logs/train_model/{{model}}/{{setting}}.log",
+        STUDY.log("train_model", "{model}/{setting}"),
     benchmark:
-        f"{R}/benchmarks/train_model/{{model}}/{{setting}}.tsv"
+        STUDY.benchmark("train_model", "{model}/{setting}")
     threads: config["threads"]["train"]
     resources:
         # per process: the model and its optimizer, and the examples as arrays (a 40 M-line
@@ -64,15 +126,14 @@ rule train_model:
         nodes=1,
     params:
         base=base_model,
-        collection=training_folder(),
+        collection=TRAINING_COLLECTION,
         examples=training_examples,
-        lambdas=lambda wildcards: lambdas_of(wildcards.setting),
+        lq=lambda wildcards: STUDY.setting(wildcards.setting).lq,
+        ld=lambda wildcards: STUDY.setting(wildcards.setting).ld,
         flags=train_flags(TRAIN_FLAGS),
-        run_dir=lambda wildcards: f"{R}/models/{wildcards.model}/{wildcards.setting}/run-{run_digest(wildcards.model)}",
+        run_dir=run_dir,
     shell:
-        # Checkpoints live in run-<digest of the settings>/ beside the model folder: a killed job
-        # resumes where it stopped, and changed settings start a fresh run.
         "splade train --model {params.base:q} --train-data {params.collection:q}"
-        " --train-examples {params.examples:q} --lambda-q {params.lambdas[0]} --lambda-d {params.lambdas[1]}"
+        " --train-examples {params.examples:q} --lambda-q {params.lq} --lambda-d {params.ld}"
         " {params.flags} --threads {threads} --no-progress --output {params.run_dir} > {log} 2>&1"
         " && mv {params.run_dir}/model {output}"

@@ -22,20 +22,20 @@ if EXPECTED is not None:
 
 
 def all_verifications():
-    """One verify.txt per dataset; none without an expected file."""
+    """One verify file per dataset; none without an expected file."""
     if EXPECTED is None:
         return []
-    return [f"{R}/{dataset}/verify.txt" for dataset in config["datasets"]]
+    return [path("verify", dataset=dataset) for dataset in STUDY.datasets]
 
 
 rule verify_results:
     input:
-        summary=f"{R}/{{dataset}}/summary.csv",
+        summary=rules.aggregate_results.output.csv,
         expected=EXPECTED or [],
     output:
-        f"{R}/{{dataset}}/verify.txt",
+        path("verify"),
     log:
-        f"{R}/logs/verify_results/{{dataset}}.log",
+        STUDY.log("verify_results", "{dataset}"),
     localrule: True
     shell:
         "splade verify --summary {input.summary} --expected {input.expected:q}"
