@@ -38,7 +38,7 @@ def study_config(work: Path, inputs: Path, threads: int, depth: int, teacher: st
         "datasets": {"synthetic": {"collection": collection, "bm25": False}},
         "models": {"tiny": {"path": "bundled/splade-tiny", "pretrained": False, "train": True}},
         "lambdas": [{"lq": 0.001, "ld": 0.001}],
-        "training": {"train_data": collection, "steps": 1, "batch_size": 2},
+        "training": {"train_data": collection, "allow_eval_overlap": True, "steps": 1, "batch_size": 2},
         "mining": {"method": "bm25", "depth": depth, "teacher": teacher, "max_queries": queries},
         "encoding": {"doc_max_length": 64},
         "threads": {"mine": threads, "train": threads, "encode": threads, "index": threads},

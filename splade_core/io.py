@@ -103,6 +103,33 @@ def read_json(path: str | os.PathLike) -> Any:
         raise SpladeError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
 
 
+def read_yaml(path: str | os.PathLike) -> Any:
+    """A YAML file (safe loading: no tags that run code); a key written twice in one mapping, which
+    YAML loaders let the last one win silently, is refused with its line, as is invalid YAML."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise SpladeError(f"{path}: line {key_node.start_mark.line + 1}: key {key!r} is given twice")
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    path = Path(path)
+    if not path.is_file():
+        raise SpladeError(f"{path}: no such file")
+    try:
+        return yaml.load(path.read_text(), Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise SpladeError(f"{path}: not valid YAML ({problem}{where})") from None
+
+
 def json_lines(path: str | os.PathLike, handle) -> Iterator[tuple[int, dict]]:
     """(line number, object) of each non-blank line of JSON-lines text `handle`, read from
     `path`; a line that is not a JSON object stops with one line naming the file and line."""

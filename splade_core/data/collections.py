@@ -97,6 +97,28 @@ def load_collection(spec: str) -> Collection:
     return Collection(spec, BeirFolder(folder, split))
 
 
+def unknown_dataset(spec: str) -> SpladeError:
+    return SpladeError(f"unknown dataset {spec!r}: not an ir_datasets id, a BEIR folder, or one of {sorted(BUNDLED)}")
+
+
+def has_judgments(spec: str) -> bool:
+    """Whether a collection spec has relevance judgments, known without reading or downloading
+    it: a local folder's qrels for its split, a downloaded folder's manifest, an ir_datasets
+    id's registry entry. Raises SpladeError for an unknown spec."""
+    local = local_folder(spec)
+    if local is None:
+        import ir_datasets
+
+        try:
+            return ir_datasets.load(spec).has_qrels()
+        except KeyError:
+            raise unknown_dataset(spec) from None
+    folder, split = local
+    if (folder / MANIFEST).is_file():
+        return Downloaded(folder).has_qrels()
+    return BeirFolder(folder, split).has_qrels()
+
+
 def local_folder(spec: str) -> tuple[Path, str] | None:
     """(folder, split) of a bundled or local-folder spec; None for an ir_datasets id."""
     if spec in BUNDLED:
@@ -320,9 +342,7 @@ class IrDataset:
         try:
             self.dataset = ir_datasets.load(dataset_id)
         except KeyError:
-            raise SpladeError(
-                f"unknown dataset {dataset_id!r}: not an ir_datasets id, a BEIR folder, or one of {sorted(BUNDLED)}"
-            ) from None
+            raise unknown_dataset(dataset_id) from None
         self.dataset_id = dataset_id
 
     def docs(self) -> Iterator[tuple[str, str]]:

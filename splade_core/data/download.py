@@ -55,6 +55,7 @@ from .collections import (
     load_collection,
     local_folder,
     read_manifest,
+    unknown_dataset,
 )
 from .ids import first_repeat, id_problem
 
@@ -81,9 +82,7 @@ def collection_keys(spec: str) -> tuple[str | None, str]:
     try:
         return ir_datasets.docs_parent_id(spec), spec
     except KeyError:
-        raise SpladeError(
-            f"unknown dataset {spec!r}: not an ir_datasets id, a BEIR folder, or one of {sorted(BUNDLED)}"
-        ) from None
+        raise unknown_dataset(spec) from None
 
 
 def docs_source(spec: str) -> str:

@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 
 from ..errors import SpladeError
-from ..io import atomic_path
+from ..io import atomic_path, read_yaml
 from .metrics import DEFAULT_METRICS, format_table
 
 LABELS = ("model", "setting", "prune")
@@ -200,17 +200,7 @@ def check_expected(payload, where: str = "expected values") -> dict:
 
 def read_expected(path: str | os.PathLike) -> dict:
     """The expected-values file at `path`, checked (`check_expected`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise SpladeError(f"{path}: no such file")
-    try:
-        payload = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise SpladeError(f"{path}: not valid YAML ({problem}{where})") from None
-    return check_expected(payload, str(path))
+    return check_expected(read_yaml(path), str(path))
 
 
 def read_summary(path: str | os.PathLike) -> pd.DataFrame:

@@ -20,12 +20,22 @@ IMPACT_DTYPES = {"uint8": np.uint8, "uint16": np.uint16}
 _SLICE = 1 << 20
 
 
+def scale_problem(scale: float, dtype: str) -> str | None:
+    """Why `scale` cannot quantize weights to `dtype` impacts, or None: it must be finite, and a
+    weight of 1 must become an impact from 1 to the type's largest (a smaller scale drops most
+    weights, a larger one clips them). The one check `splade quantize` and the study's plan make."""
+    largest = np.iinfo(IMPACT_DTYPES[dtype]).max
+    if not (np.isfinite(scale) and 1 <= scale <= largest):
+        return f"{scale!r} must be a number from 1 to {largest}: a weight of 1 becomes impact rint(scale) ({dtype})"
+    return None
+
+
 def quantize_csr(indptr, indices, data, scale: float = DEFAULT_SCALE, dtype: str = "uint8"):
     """Quantize CSR arrays; returns new (indptr int64, indices int32, data uint8/uint16)."""
     if dtype not in IMPACT_DTYPES:
         raise ValueError(f"dtype must be one of {sorted(IMPACT_DTYPES)}, not {dtype!r}")
-    if not np.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a positive number, not {scale}")
+    if (problem := scale_problem(scale, dtype)) is not None:
+        raise ValueError(f"scale {problem}")
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     indices = np.ascontiguousarray(indices, dtype=np.int32)
     data = np.ascontiguousarray(data, dtype=np.float32)

@@ -12,21 +12,26 @@ dataset or model name can reach into another stage's tree.
 from __future__ import annotations
 
 import glob
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..data import download as downloads
+from ..data.collections import has_judgments
 from ..errors import SpladeError
 from ..formats import detect_format
 from ..mine.config import MineConfig, default_teacher
 from ..registry import BUNDLED_MODEL, STUDY_PRUNING_METHODS, local_path
 from ..sparse.prune import agnostic_problem
+from ..sparse.quantize import scale_problem
 from ..train.config import TrainConfig
 
 PRETRAINED = "pretrained"  # the setting of a model evaluated as it is
 NO_PRUNING = "none"
 BM25 = "bm25"  # the model label of a dataset's BM25 row
+# Keys of the config's `training` section that the study reads and `splade train` does not.
+STUDY_TRAINING_KEYS = ("allow_eval_overlap",)
 
 # Artefacts by name -> path under the results folder; {names} are Snakemake wildcards.
 LAYOUT = {
@@ -151,14 +156,18 @@ class Study:
         self.teacher = default_teacher(config["mining"]["teacher"], config["training"]["loss"])
 
     @classmethod
-    def from_config(cls, config: dict) -> Study:
-        """The study of a schema-checked config, or ConfigError naming the first problem."""
+    def from_config(cls, config: dict, source: str | os.PathLike | None = None) -> Study:
+        """The study of a schema-checked config, or ConfigError naming the first problem.
+        `source`: the repository the workflow runs from, which the results must not hold."""
         study = cls(config)
+        study._check_folders(source)
         study._check_settings()
         study._check_training()
         study._check_ranges()
         study.imports = study._imports()
+        study._check_training_data()
         study.downloads = study._downloads()
+        study._check_corpora()
         study.baseline = study._baseline()
         return study
 
@@ -288,6 +297,21 @@ class Study:
 
     # --- checks the schema cannot make ----------------------------------------------------------
 
+    def _check_folders(self, source) -> None:
+        """results and resources: two separate folders, neither the file-system root nor one
+        that holds the source tree (whose own folders would mix with the study's)."""
+        folders = {key: Path(self.config[key]).resolve() for key in ("results", "resources")}
+        for key, folder in folders.items():
+            if folder == Path(folder.anchor):
+                raise ConfigError(key, f"{self.config[key]!r} is the file-system root: name a folder of its own")
+            if source is not None and Path(source).resolve().is_relative_to(folder):
+                raise ConfigError(
+                    key, f"{self.config[key]!r} holds the source tree {str(source)!r}: name a folder of its own"
+                )
+        results, resources = folders["results"], folders["resources"]
+        if results.is_relative_to(resources) or resources.is_relative_to(results):
+            raise ConfigError("results", f"{self.results!r} and resources {self.resources!r} must be separate folders")
+
     def _check_settings(self) -> None:
         seen = set()
         for setting in self.lambda_settings:
@@ -303,7 +327,8 @@ class Study:
         hours later stops the plan now."""
         bases = [spec["path"] for spec in self.models.values() if spec["train"]]
         model = bases[0] if bases else BUNDLED_MODEL
-        training = self.config["training"]
+        training = {key: value for key, value in self.config["training"].items() if key not in STUDY_TRAINING_KEYS}
+        training["train_data"] = training["train_data"] or "(not trained)"
         values = {**training, "output": self.results, "model": model}
         values["train_examples"] = values["train_examples"] or "mined by the mine_negatives rule"
         for setting in self.lambda_settings or [Setting("-", 0.0, 0.0)]:
@@ -318,14 +343,62 @@ class Study:
             raise ConfigError("mining", str(exc).removeprefix("invalid mining settings: ")) from None
 
     def _check_ranges(self) -> None:
-        """Pruning thresholds within the impact type's range; TF32 only for float32 on CUDA."""
+        """Pruning thresholds within the impact type's range; a quantization scale that keeps
+        weights apart; finite scales of pre-encoded vectors; TF32 only for float32 on CUDA."""
         encoding = self.config["encoding"]
         if encoding["tf32"] and not (encoding["device"].startswith("cuda") and encoding["precision"] == "fp32"):
             raise ConfigError("encoding.tf32", "applies to precision fp32 on a cuda device")
-        dtype = self.config["quantization"]["dtype"]
+        quantization = self.config["quantization"]
+        if (problem := scale_problem(quantization["scale"], quantization["dtype"])) is not None:
+            raise ConfigError("quantization.scale", problem)
         for threshold in self.config["pruning"]["agnostic"]:
-            if (problem := agnostic_problem(threshold, dtype)) is not None:
+            if (problem := agnostic_problem(threshold, quantization["dtype"])) is not None:
                 raise ConfigError("pruning.agnostic", problem)
+        for name, spec in self.models.items():
+            scale = spec.get("vectors", {}).get("scale", 1)
+            if not math.isfinite(scale):
+                raise ConfigError(f"models.{name}.vectors.scale", f"{scale!r} is not a finite number")
+
+    def _check_corpora(self) -> None:
+        """Datasets that name one corpus read its documents from one source."""
+        sources = {}
+        for name in self.datasets:
+            corpus, folder = self.corpus_of(name), self.corpus_folder(self.collection_of(name))
+            first, known = sources.setdefault(corpus, (name, folder))
+            if known != folder:
+                raise ConfigError(
+                    f"datasets.{name}.corpus",
+                    f"{corpus!r} is also the corpus of dataset {first!r}, whose collection has other documents",
+                )
+
+    def _check_training_data(self) -> None:
+        """A study that trains names its training collection; one it mines from has judgments;
+        and it does not train on the queries of a dataset it evaluates, unless told to."""
+        if not self.trains():
+            return
+        training = self.config["training"]
+        spec, where = training["train_data"], "training.train_data"
+        if spec is None:
+            raise ConfigError(where, "models with train: true need a collection to train on (e.g. beir/scifact/train)")
+        try:
+            judged = has_judgments(spec)
+        except SpladeError as exc:
+            raise ConfigError(where, str(exc)) from None
+        if self.mines() and not judged:
+            raise ConfigError(where, f"{spec!r} has no relevance judgments to mine training examples from")
+        if training["allow_eval_overlap"]:
+            return
+        folder = self._resource(where, downloads.collection_dir, spec)
+        for name in self.datasets:
+            if (
+                self._resource(f"datasets.{name}.collection", downloads.collection_dir, self.collection_of(name))
+                == folder
+            ):
+                raise ConfigError(
+                    where,
+                    f"{spec!r} is the collection of dataset {name!r}, which the study evaluates: set "
+                    "training.allow_eval_overlap: true to train on its queries anyway",
+                )
 
     def _imports(self) -> dict[str, dict[str, dict[str, list[str]]]]:
         """Pre-encoded models -> side (docs, queries) -> corpus or dataset -> their files: evaluated

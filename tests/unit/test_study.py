@@ -103,3 +103,27 @@ def test_stage_first_layout_keeps_any_dataset_or_model_name_in_its_stage():
     assert len(set(paths.values())) == len(paths)
     assert paths["metrics"] == "results/evaluate/models/index/pretrained/none/metrics.json"
     assert paths["index"] == "results/index/models/index/pretrained/none/index.bin"
+
+
+def test_results_must_be_a_folder_of_their_own():
+    with pytest.raises(ConfigError, match=r"^invalid config: results: '\.' holds the source tree"):
+        Study.from_config({**checked(), "results": "."}, source=Path.cwd())
+    with pytest.raises(ConfigError, match=r"^invalid config: resources: '/' is the file-system root"):
+        Study.from_config({**checked(), "resources": "/"})
+    assert Study.from_config(checked(), source=REPO).results == "results"  # inside the repository: fine
+
+
+def test_datasets_naming_one_corpus_read_one_set_of_documents():
+    datasets = {"a": {"collection": TINY}, "b": {"collection": "bundled/scifact", "corpus": "a"}}
+    with pytest.raises(ConfigError, match=r"datasets\.b\.corpus: 'a' is also the corpus of dataset 'a'"):
+        Study.from_config(checked(datasets=datasets))
+    shared = {"a": {"collection": TINY}, "b": {"collection": TINY.replace(":test", ":dev"), "corpus": "a"}}
+    assert Study.from_config(checked(datasets=shared)).corpus_of("b") == "a"  # splits of one folder
+
+
+def test_training_on_an_evaluated_datasets_queries_needs_saying_so():
+    overlap = checked()
+    overlap["training"]["allow_eval_overlap"] = False
+    with pytest.raises(ConfigError, match=r"is the collection of dataset 'tiny', which the study evaluates"):
+        Study.from_config(overlap)
+    assert Study.from_config(checked()).trains()  # .test says allow_eval_overlap: true

@@ -43,12 +43,31 @@ def test_invalid_config_stops_with_one_line_naming_the_key(tmp_path, test_config
 
 
 def _with(config: dict, section: str, **changes) -> dict:
-    value = {**config[section], **changes} if isinstance(config[section], dict) else changes
+    value = {**config.get(section, {}), **changes} if isinstance(config.get(section, {}), dict) else changes
     return {**config, section: value}
 
 
+TINY_BEIR = REPO / "tests" / "data" / "tiny-beir"
 BROKEN_CONFIGS = {  # id: (section, changes, start of the one line)
-    "empty-results": ("results", None, "invalid config: results: '' should be non-empty"),
+    "empty-results": ("results", "", "invalid config: results: '' should be non-empty"),
+    "results-root": ("results", "/", "invalid config: results: '/' is the file-system root"),
+    "results-in-resources": ("results", "resources/out", "invalid config: results: 'resources/out' and resources"),
+    "empty-collection": ("datasets", {"tiny": {"collection": ""}}, "invalid config: datasets.tiny.collection: ''"),
+    "k-bound": ("retrieval", {"k": 3_000_000_000}, "invalid config: retrieval.k: 3000000000 is greater than"),
+    "shards-bound": ("encoding", {"shards": 100_000}, "invalid config: encoding.shards: 100000 is greater than"),
+    "scale-nan": ("quantization", {"scale": float("nan")}, "invalid config: quantization.scale: nan must be a number"),
+    "scale-tiny": ("quantization", {"scale": 1e-300}, "invalid config: quantization.scale: 1e-300 must be a number"),
+    "no-train-data": ("training", {"train_data": None}, "invalid config: training.train_data: models with train: true"),
+    "unjudged-train-data": (
+        "training",
+        {"train_data": f"{TINY_BEIR}:train"},
+        f"invalid config: training.train_data: '{TINY_BEIR}:train' has no relevance judgments",
+    ),
+    "eval-overlap": (
+        "training",
+        {"allow_eval_overlap": False},
+        f"invalid config: training.train_data: '{TINY_BEIR}:test' is the collection of dataset 'tiny'",
+    ),
     "unknown-dataset": (
         "datasets",
         {"tiny": {"collection": "no-such/dataset"}},
@@ -95,9 +114,10 @@ BROKEN_CONFIGS = {  # id: (section, changes, start of the one line)
 
 @pytest.mark.parametrize("section,changes,message", BROKEN_CONFIGS.values(), ids=BROKEN_CONFIGS)
 def test_configs_that_would_fail_later_stop_the_plan_with_one_line(tmp_path, test_config, section, changes, message):
-    config = {**test_config, "results": ""} if section == "results" else _with(test_config, section, **changes)
-    if section in ("datasets", "models"):
+    if section in ("datasets", "models", "results"):
         config = {**test_config, section: changes}
+    else:
+        config = _with(test_config, section, **changes)
     result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, config)), timeout=120)
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.startswith("invalid config")]
@@ -495,3 +515,23 @@ def test_a_dataset_named_models_and_a_model_named_index_plan_and_run(tmp_path, t
     assert sorted(path.name for path in (tmp_path / "results").iterdir()) == [
         "benchmarks", "encode", "evaluate", "index", "logs", "prune", "quantize", "report", "retrieve", "summary",
     ]  # fmt: skip
+
+
+def test_a_config_file_giving_a_key_twice_stops_the_plan(tmp_path, test_config):
+    """YAML loaders let the last of two equal keys win silently; the plan refuses the file."""
+    configfile = write_config(tmp_path, test_config)
+    text = configfile.read_text().replace("models:\n", "models:\n  splade-tiny: {path: bundled/splade-tiny}\n", 1)
+    configfile.write_text(text)
+    result = snakemake(tmp_path, "-n", "--configfile", str(configfile), timeout=120)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("invalid config")]
+    assert result.returncode != 0 and len(lines) == 1, result.stderr[-2000:]
+    assert re.fullmatch(
+        rf"invalid config: {re.escape(str(configfile))}: line \d+: key 'splade-tiny' is given twice", lines[0]
+    )
+
+
+def test_verify_without_expected_figures_fails_saying_nothing_was_checked(tmp_path, test_config):
+    config = {**test_config, "report": {}}
+    result = snakemake(tmp_path, "verify", "--cores", "1", "--configfile", str(write_config(tmp_path, config)))
+    assert result.returncode != 0
+    assert "report.expected names no file of expected figures, so nothing was checked" in result.stderr

@@ -11,6 +11,7 @@ import yaml
 from snakemake.utils import validate
 from splade_core.errors import SpladeError
 from splade_core.formats import detect_format
+from splade_core.io import read_yaml
 from splade_core.registry import STUDY_PRUNING_METHODS
 from splade_core.sparse.vectors import weight_dtype
 from splade_core.study import BM25, NO_PRUNING, PRETRAINED, Study
@@ -40,9 +41,14 @@ def check_config(config):
     validate(config, SCHEMA, set_default=True)
 
 
+try:
+    for file in workflow.configfiles:  # YAML lets a key given twice win silently
+        read_yaml(file)
+except SpladeError as exc:
+    sys.exit(f"invalid config: {exc}")
 check_config(config)
 try:
-    STUDY = Study.from_config(config)
+    STUDY = Study.from_config(config, source=Path(workflow.basedir).parent)
 except SpladeError as exc:
     sys.exit(str(exc))
 

@@ -3,12 +3,13 @@
 import hashlib
 
 from splade_core.data import download as downloads
+from splade_core.study.plan import STUDY_TRAINING_KEYS
 
 # Settings passed to `splade train` as flags; a changed value reruns training (params trigger).
 TRAIN_FLAGS = {
     key: value
     for key, value in TRAIN.items()
-    if key not in ("train_data", "train_examples")
+    if key not in ("train_data", "train_examples", *STUDY_TRAINING_KEYS)
 }
 
 
@@ -59,13 +60,14 @@ def teacher_folder():
     return STUDY.model_folder(STUDY.teacher)
 
 
-TRAINING_COLLECTION = STUDY.collection_folder(TRAIN["train_data"])
+def training_collection(wildcards):
+    return STUDY.collection_folder(TRAIN["train_data"])
 
 
 rule mine_negatives:
     input:
-        collection=manifest(TRAINING_COLLECTION),
-        corpus=manifest(STUDY.corpus_folder(TRAIN["train_data"])),
+        collection=lambda wildcards: manifest(training_collection(wildcards)),
+        corpus=lambda wildcards: manifest(STUDY.corpus_folder(TRAIN["train_data"])),
         base=lambda wildcards: manifest(base_model(wildcards)),
         teacher=[] if STUDY.teacher in (None, "self") else manifest(teacher_folder()),
     output:
@@ -81,7 +83,7 @@ rule mine_negatives:
         gpu=int(on_cuda(MINING["device"]) and STUDY.mining_runs_model),
     params:
         base=base_model,
-        collection=TRAINING_COLLECTION,
+        collection=training_collection,
         method=MINING["method"],
         depth=MINING["depth"],
         teacher=teacher_folder(),
@@ -104,7 +106,7 @@ rule mine_negatives:
 
 rule train_model:
     input:
-        collection=manifest(TRAINING_COLLECTION),
+        collection=lambda wildcards: manifest(training_collection(wildcards)),
         base=lambda wildcards: manifest(base_model(wildcards)),
         examples=training_examples_input,
     output:
@@ -126,7 +128,7 @@ rule train_model:
         nodes=1,
     params:
         base=base_model,
-        collection=TRAINING_COLLECTION,
+        collection=training_collection,
         examples=training_examples,
         lq=lambda wildcards: STUDY.setting(wildcards.setting).lq,
         ld=lambda wildcards: STUDY.setting(wildcards.setting).ld,
