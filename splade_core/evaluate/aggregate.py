@@ -11,7 +11,7 @@ import pandas as pd
 from ..errors import SpladeError
 from ..io import atomic_path, read_json
 from ..registry import STUDY_PRUNING_METHODS
-from .metrics import DEFAULT_METRICS, format_cell, format_table, read_per_query
+from .metrics import DEFAULT_METRICS, format_columns, format_table, read_per_query
 from .significance import MARK, OUTCOMES, Significance, compare_to_baseline, p_column
 
 COLUMNS = [
@@ -21,13 +21,14 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def summary_row(result: dict, values: dict | None = None) -> dict:
-    """Flatten one `splade evaluate` output into a table row; `values` adds typed columns that
-    its labels do not carry (the study gives a fine-tuned row's λs as lq and ld)."""
+def summary_row(result: dict, settings: dict[str, dict] | None = None) -> dict:
+    """Flatten one `splade evaluate` output into a table row; `settings` maps a setting id (the
+    row's `setting` label) to typed columns its labels do not carry (the study gives each
+    fine-tuned setting's λs as lq and ld)."""
     labels = result.get("labels", {})
     retrieval = result.get("attached", {})
     row = {key: labels.get(key, "") for key in ("dataset", "model", "setting", "prune")}
-    row.update(values or {})
+    row.update((settings or {}).get(row["setting"], {}))
     row.update(result["metrics"])
     row.update(result.get("sparsity", {}))
     for key in ("index_bytes", "latency_p50_ms", "latency_p99_ms", "qps"):
@@ -41,16 +42,16 @@ def summarize(
     metric_files: list[str | os.PathLike],
     per_query_files: list[str | os.PathLike] | None = None,
     significance: Significance | None = None,
-    values: list[dict] | None = None,
+    settings: dict[str, dict] | None = None,
 ) -> pd.DataFrame:
-    """One row per metrics file (COLUMNS). With `significance`, the columns of its paired tests
+    """One row per metrics file (COLUMNS), in the order given (the workflow gives its config's:
+    models, then pretrained and each λ setting, then no pruning and each pruning value), the
+    baseline row first. With `significance`, the columns of its paired tests
     follow (`significance.columns()`), from `per_query_files`: the i-th is the per-query file
-    of the i-th metrics file (`splade evaluate --per-query`). `values`, one dict per metrics
-    file, adds typed columns to its row (see summary_row)."""
+    of the i-th metrics file (`splade evaluate --per-query`). `settings` adds typed columns by
+    setting id (see summary_row)."""
     results = [read_json(path) for path in metric_files]
-    if values is not None and len(values) != len(results):
-        raise ValueError(f"{len(results)} metrics files but {len(values)} rows of values")
-    frame = pd.DataFrame([summary_row(result, extra) for result, extra in zip(results, values or [{}] * len(results))])
+    frame = pd.DataFrame([summary_row(result, settings) for result in results])
     columns = [c for c in ["dataset", *COLUMNS] if c in frame.columns]
     if (per_query_files is None) != (significance is None):
         raise ValueError("per-query files and a baseline go together")
@@ -62,7 +63,8 @@ def summarize(
         per_query = [read_per_query(path) for path in per_query_files]
         tests = compare_to_baseline(per_query, [result.get("labels", {}) for result in results], significance)
         frame, columns = pd.concat([frame, tests], axis=1), [*columns, *significance.columns()]
-    return frame[columns].sort_values(["model", "setting", "prune"], kind="stable").reset_index(drop=True)
+        frame = frame.sort_values("baseline", ascending=False, kind="stable")
+    return frame[columns].reset_index(drop=True)
 
 
 def pareto_front(frame: pd.DataFrame, cost: str, metric: str) -> pd.Series:
@@ -92,7 +94,7 @@ def write_summary(
     with atomic_path(paths["csv"]) as tmp:
         frame.to_csv(tmp, index=False)
     columns = [c for c in COLUMNS if c in frame.columns]
-    records = frame[columns].fillna("").to_dict("records")
+    records = format_columns(frame[columns].fillna("").to_dict("records"), columns)
     legend = ""
     if significance is not None:
         columns.append(_mark_significance(frame, records, significance))
@@ -106,9 +108,16 @@ def write_summary(
 
 
 HTML_STYLE = (
-    "body{font:13px sans-serif;margin:12px}table{border-collapse:collapse}"
-    "th,td{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}"
-    "th{background:#f3f3f3}tr:nth-child(even){background:#fafafa}"
+    "body{font:13px sans-serif;margin:12px}table{border-collapse:separate;border-spacing:0}"
+    "th,td{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap;background:#fff}"
+    "th{background:#f3f3f3;position:sticky;top:0}tr:nth-child(even) td{background:#fafafa}"
+    # a wide table scrolls inside its frame, its first two columns (model, setting) pinned
+    ".scroll{overflow:auto;max-width:100%;max-height:85vh}"
+    ".scroll th:nth-child(-n+2),.scroll td:nth-child(-n+2){position:sticky;text-align:left;z-index:1}"
+    ".scroll th:nth-child(-n+2){z-index:2}"
+    ".scroll th:nth-child(1),.scroll td:nth-child(1){left:0;width:9em;min-width:9em;max-width:9em;"
+    "overflow:hidden;text-overflow:ellipsis;box-sizing:border-box}"
+    ".scroll th:nth-child(2),.scroll td:nth-child(2){left:9em}"
 )
 
 
@@ -126,8 +135,8 @@ def _write_html(path: Path, title: str, records: list[dict], columns: list[str],
     """summary.md's table (markers and W/T/L included) as a standalone HTML page, for the report."""
     import html
 
-    table = pd.DataFrame([{c: format_cell(r.get(c, "")) for c in columns} for r in records], columns=columns)
-    body = table.to_html(index=False, border=0)
+    table = pd.DataFrame([{c: r.get(c, "") for c in columns} for r in records], columns=columns)
+    body = f"<div class='scroll'>{table.to_html(index=False, border=0)}</div>"
     paragraphs = [paragraph.strip() for paragraph in legend.split("\n\n") if paragraph.strip()]
     body += "".join(f"<p>{html.escape(paragraph)}</p>" for paragraph in paragraphs)
     with atomic_path(path, suffix=".html") as tmp:
@@ -143,7 +152,7 @@ def _mark_significance(frame: pd.DataFrame, records: list[dict], significance: S
     for number, record in enumerate(records):
         for metric in DEFAULT_METRICS:
             if metric in record and frame[p_column(metric)].iloc[number] < significance.alpha:
-                record[metric] = format_cell(record[metric]) + MARK
+                record[metric] += MARK
         row = counts.iloc[number]
         if row.notna().all():
             record[column] = "/".join(str(int(count)) for count in row)
@@ -160,29 +169,56 @@ def vector_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_summary(frame: pd.DataFrame, plot_dir: Path, metric: str) -> dict[str, Path]:
+    """The trade-off plots (unpruned rows: effectiveness against FLOPS and against latency) and
+    the pruning plot, each titled with its dataset, with the BM25 row and the baseline row (when
+    rows were tested against one) as reference lines."""
     import matplotlib
 
     matplotlib.use("Agg")
     vectors = vector_rows(frame)
     unpruned = vectors[vectors["prune"] == "none"]
+    references = _references(frame, metric)
+    dataset = str(frame["dataset"].iloc[0]) if "dataset" in frame and len(frame) else ""
     paths = {
         "flops": _tradeoff_plot(unpruned, "flops", "FLOPS (expected multiplications per query-document pair)",
-                                metric, plot_dir / "effectiveness_vs_flops.png"),
+                                metric, plot_dir / "effectiveness_vs_flops.png", dataset, references),
         "latency": _tradeoff_plot(unpruned, "latency_p50_ms", "median query latency (ms, 1 thread)",
-                                  metric, plot_dir / "effectiveness_vs_latency.png"),
-        "pruning": _pruning_plot(vectors, metric, plot_dir / "pruning.png"),
+                                  metric, plot_dir / "effectiveness_vs_latency.png", dataset, references),
+        "pruning": _pruning_plot(vectors, metric, plot_dir / "pruning.png", dataset, references),
     }  # fmt: skip
     return paths
 
 
-def _tradeoff_plot(frame: pd.DataFrame, cost: str, cost_label: str, metric: str, path: Path) -> Path:
+def _references(frame: pd.DataFrame, metric: str) -> list[tuple[str, float, str]]:
+    """(label, value, line style) of the rows the plots draw as horizontal lines: BM25's, and
+    the baseline's when it is another row."""
+    lines = []
+    bm25 = frame[frame["model"] == "bm25"] if metric in frame else frame.iloc[0:0]
+    if len(bm25):
+        lines.append(("BM25", float(bm25[metric].iloc[0]), ":"))
+    if "baseline" in frame and metric in frame:
+        baseline = frame[frame["baseline"].astype(bool) & (frame["model"] != "bm25")]
+        if len(baseline):
+            row = baseline.iloc[0]
+            lines.append((f"baseline ({row['model']} {row['setting']}, {row['prune']})", float(row[metric]), "--"))
+    return lines
+
+
+def _draw_references(ax, references: list[tuple[str, float, str]]) -> None:
+    for label, value, style in references:
+        ax.axhline(value, color="grey", linestyle=style, lw=1, label=label, zorder=1)
+
+
+def _tradeoff_plot(
+    frame: pd.DataFrame, cost: str, cost_label: str, metric: str, path: Path, dataset: str, references: list
+) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.2))
     data = frame.dropna(subset=[cost, metric]) if cost in frame else frame.iloc[0:0]
     if len(data):
         front = pareto_front(data, cost, metric)
-        for model, group in data.groupby("model"):
+        for model, group in data.groupby("model", sort=False):
             ax.scatter(group[cost], group[metric], label=model, zorder=3)
             for _, row in group.iterrows():
                 ax.annotate(
@@ -194,23 +230,25 @@ def _tradeoff_plot(frame: pd.DataFrame, cost: str, cost_label: str, metric: str,
         else:  # one setting dominates: ring it (a one-point line draws nothing beside its label)
             ring = {"s": 180, "facecolors": "none", "edgecolors": "k"}
             ax.scatter(best[cost], best[metric], **ring, label="Pareto front", zorder=2)
+        _draw_references(ax, references)
         ax.legend(fontsize=8)
+    ax.set_title(f"{dataset}: {metric} against {cost_label.split(' (')[0]}" if dataset else "", fontsize=10)
     ax.set_xlabel(cost_label)
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
 
-def _pruning_plot(frame: pd.DataFrame, metric: str, path: Path) -> Path:
+def _pruning_plot(frame: pd.DataFrame, metric: str, path: Path, dataset: str, references: list) -> Path:
     """One panel per pruning method; one line (colour) per model setting, from the full index
-    (fraction 1) down to the strongest pruning value."""
+    (fraction 1) down to the strongest pruning value, each pruned point labelled with its value."""
     import matplotlib.pyplot as plt
 
     methods = STUDY_PRUNING_METHODS
     fig, axes = plt.subplots(1, len(methods), figsize=(11, 3.8), sharey=True)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    with_full_index = frame.groupby(["model", "setting"]).filter(lambda group: (group["prune"] == "none").any())
-    groups = with_full_index.groupby(["model", "setting"]) if "postings" in frame else []
+    with_full_index = frame.groupby(["model", "setting"], sort=False).filter(lambda g: (g["prune"] == "none").any())
+    groups = with_full_index.groupby(["model", "setting"], sort=False) if "postings" in frame else []
     for number, ((model, setting), group) in enumerate(groups):
         full = group[group["prune"] == "none"]
         total = float(full["postings"].iloc[0]) or 1.0
@@ -222,11 +260,18 @@ def _pruning_plot(frame: pd.DataFrame, metric: str, path: Path) -> Path:
             points = points.assign(kept=points["postings"] / total).sort_values("kept")
             colour = colours[number % len(colours)]
             ax.plot(points["kept"], points[metric], marker="o", color=colour, label=f"{model} {setting}")
+            for _, row in pruned.iterrows():
+                value = row["prune"].removeprefix(method + "-")
+                ax.annotate(value, (row["postings"] / total, row[metric]), fontsize=7, color=colour,
+                            xytext=(3, 3), textcoords="offset points")  # fmt: skip
     for ax, method in zip(axes, methods):
+        _draw_references(ax, references)
         ax.set_title(f"{method}-centric" if method != "agnostic" else "agnostic", fontsize=10)
         ax.set_xlabel("fraction of postings kept")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(metric)
+    if dataset:
+        fig.suptitle(f"{dataset}: static pruning ({metric} against the postings kept)", fontsize=11)
     handles, labels = next(((ax.get_legend_handles_labels()) for ax in axes if ax.lines), ([], []))
     if handles:
         axes[-1].legend(handles, labels, fontsize=7)

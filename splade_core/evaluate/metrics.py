@@ -11,6 +11,8 @@ the aggregate figure), for paired significance tests between runs (`significance
 
 from __future__ import annotations
 
+import math
+import numbers as numbers_module
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -160,6 +162,32 @@ def format_cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
     return str(value)
+
+
+def column_decimals(values: Iterable) -> int | None:
+    """Decimals that show a column's numbers alike: none if all are whole, else 4 (1 from 100
+    on), more when a non-zero value would print as zero (a λ of 1e-5); None for no numbers."""
+    numbers = [float(v) for v in values if isinstance(v, numbers_module.Real) and not isinstance(v, (bool, np.bool_))]
+    numbers = [v for v in numbers if math.isfinite(v)]
+    if not numbers:
+        return None
+    if all(v.is_integer() for v in numbers):
+        return 0
+    decimals = 4 if max(abs(v) for v in numbers) < 100 else 1
+    smallest = min((abs(v) for v in numbers if v), default=1.0)
+    return min(8, max(decimals, math.ceil(-math.log10(smallest)) + 1))
+
+
+def format_columns(rows: list[dict], columns: list[str]) -> list[dict[str, str]]:
+    """Rows as table cells, every number of a column to the same decimals (column_decimals)."""
+    decimals = {column: column_decimals(row.get(column) for row in rows) for column in columns}
+
+    def cell(value, places):
+        if places is None or isinstance(value, (str, bool, np.bool_)) or not isinstance(value, numbers_module.Real):
+            return str(value)
+        return f"{float(value):.{places}f}" if math.isfinite(value) else str(value)
+
+    return [{column: cell(row.get(column, ""), decimals[column]) for column in columns} for row in rows]
 
 
 def format_table(rows: list[dict], columns: list[str]) -> str:

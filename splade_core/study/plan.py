@@ -124,12 +124,6 @@ class Row:
             return {"dataset": self.dataset, "model": BM25, "setting": "-", "prune": NO_PRUNING}
         return {"dataset": self.dataset, "model": self.model, "setting": self.setting.id, "prune": self.pruning.id}
 
-    def values(self) -> dict[str, float]:
-        """The row's typed settings for its summary line: the λs of a fine-tuned model."""
-        if self.is_bm25 or not self.setting.fine_tuned:
-            return {}
-        return {"lq": self.setting.lq, "ld": self.setting.ld}
-
 
 class Study:
     """The tables of a checked config (see the module docstring); build with `from_config`."""

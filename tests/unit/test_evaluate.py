@@ -57,7 +57,7 @@ def test_malformed_run_line_names_the_line(tmp_path):
         read_trec_run(tmp_path / "r.trec")
 
 
-def test_summary_rows_take_their_lambdas_as_typed_values_not_from_labels_or_paths(tmp_path):
+def test_summary_rows_take_their_lambdas_by_setting_id_not_from_labels_or_paths(tmp_path):
     from splade_core.evaluate.aggregate import summarize
     from splade_core.io import write_json
 
@@ -67,11 +67,9 @@ def test_summary_rows_take_their_lambdas_as_typed_values_not_from_labels_or_path
         labels = {"dataset": "d", "model": "m", "setting": setting, "prune": "none", "lq": "9"}
         write_json(tmp_path / name, {"metrics": metrics, "labels": labels})
     files = [tmp_path / name for name in rows]
-    frame = summarize(files, values=[{"lq": 0.001, "ld": 0.0008}, {}]).set_index("setting")
+    frame = summarize(files, settings={"any-name": {"lq": 0.001, "ld": 0.0008}}).set_index("setting")
     assert (frame.loc["any-name", "lq"], frame.loc["any-name", "ld"]) == (0.001, 0.0008)
     assert frame["lq"].isna()["pretrained"]  # a label named lq is not read as a value
-    with pytest.raises(ValueError, match="2 metrics files but 1 rows"):
-        summarize(files, values=[{}])
 
 
 def test_a_streamed_run_evaluates_in_batches_as_the_whole_run(tmp_path):
@@ -185,3 +183,17 @@ def test_the_plots_show_the_rows_of_sparse_vectors_whatever_their_labels():
     )
     assert vector_rows(frame).index.tolist() == [1, 2]  # a model may be called bm25; BM25 runs have no vectors
     assert vector_rows(frame[["model", "setting", "prune", "nDCG@10"]]).index.tolist() == [0, 1, 2]
+
+
+def test_every_number_of_a_column_has_the_same_decimals():
+    from splade_core.evaluate.metrics import format_columns
+
+    rows = [
+        {"qps": 211.8, "nDCG@10": 0.5, "postings": 6003.0, "lq": 1e-5, "model": "m"},
+        {"qps": 98.4308, "nDCG@10": 0.91234, "postings": 16, "lq": "", "model": "bm25"},
+    ]
+    cells = format_columns(rows, ["model", "lq", "nDCG@10", "postings", "qps"])
+    assert cells == [
+        {"model": "m", "lq": "0.000010", "nDCG@10": "0.5000", "postings": "6003", "qps": "211.8"},
+        {"model": "bm25", "lq": "", "nDCG@10": "0.9123", "postings": "16", "qps": "98.4"},
+    ]

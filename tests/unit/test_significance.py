@@ -152,3 +152,9 @@ def test_aggregate_verb_tests_rows_and_names_a_bad_per_query_file(rows, tmp_path
     assert "4 metrics files but 3 per-query files" in capsys.readouterr().err
     assert main(argv) == 2
     assert "--per-query and --baseline go together" in capsys.readouterr().err
+
+
+def test_the_baseline_row_comes_first_then_the_rows_in_the_order_given(rows):
+    metrics, per_query_files = zip(*rows[::-1])  # noisy, same, better, base
+    frame = summarize(list(metrics), list(per_query_files), BASELINE)
+    assert frame["model"].tolist() == ["base", "noisy", "same", "better"]

@@ -46,7 +46,7 @@ def test_rows_cover_every_model_setting_and_pruning_then_bm25():
     rows = study.rows("tiny")
     assert len(rows) == 3 * 4 + 1 and rows[-1].is_bm25
     assert rows[0].labels() == {"dataset": "tiny", "model": "splade-tiny", "setting": "pretrained", "prune": "none"}
-    assert rows[4].values() == {"lq": 0.001, "ld": 0.001} and rows[0].values() == {} == rows[-1].values()
+    assert (rows[4].setting.lq, rows[4].setting.ld) == (0.001, 0.001) and not rows[0].setting.fine_tuned
     only_pretrained = Study.from_config(checked(pruning={"document": [16], "settings": "pretrained"}))
     assert [r.labels()["prune"] for r in only_pretrained.rows("tiny")[:-1]] == ["none", "document-16", "none", "none"]
 

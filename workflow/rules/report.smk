@@ -62,7 +62,7 @@ rule aggregate_results:
         mem_mb=2000,
         runtime=10,
     params:
-        values=lambda wildcards: [row.values() for row in STUDY.rows(wildcards.dataset)],
+        lambdas={s.id: {"lq": s.lq, "ld": s.ld} for s in STUDY.lambda_settings},
         baseline=STUDY.baseline_labels(),
         metric=config["report"]["metric"],
         test=config["report"]["test"],

@@ -1,6 +1,6 @@
-"""Rule aggregate_results (Snakemake's `script:`): a dataset's summary tables and plots. Each row's
-typed values (a fine-tuned setting's λs) come from the study planner as Python values, in the
-order of the metrics files; nothing is parsed back from a label or a path. A bad input ends the
+"""Rule aggregate_results (Snakemake's `script:`): a dataset's summary tables and plots. The λs of
+each fine-tuned setting come from the study planner as Python values, by setting id (the row's
+`setting` label); nothing is parsed back from a label or a path. A bad input ends the
 job with exit 2 and one line in its log, as `splade aggregate` does."""
 
 import sys
@@ -13,7 +13,7 @@ from splade_core.evaluate.significance import Significance
 
 def aggregate(input, params) -> None:
     significance = Significance(params.baseline, params.test, params.alpha, params.metric)
-    frame = summarize(list(input.metrics), list(input.per_query), significance, params.values)
+    frame = summarize(list(input.metrics), list(input.per_query), significance, params.lambdas)
     paths = write_summary(frame, params.output_dir, params.metric, significance)
     print(paths["md"].read_text())
 
