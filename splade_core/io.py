@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -30,13 +31,29 @@ def atomic_path(path: str | os.PathLike, suffix: str = "", clean: bool = True) -
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
+        with _naming_full_disk(path):
+            yield tmp
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
         tmp.chmod(0o666 & ~_umask())  # mkstemp makes 0600; results get the usual mode
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+@contextlib.contextmanager
+def _naming_full_disk(path: Path) -> Iterator[None]:
+    """A write that finds no room (disk full, quota, file too large) names the output it was
+    writing; the caller removes the partial output on the way out."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in FULL_DISK:
+            raise
+        raise SpladeError(f"{path}: cannot write ({exc.strerror}); nothing was written") from None
 
 
 @contextlib.contextmanager
@@ -53,7 +70,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}.", dir=path.parent))
     old = tmp.with_name(tmp.name + ".old")
     try:
-        yield tmp
+        with _naming_full_disk(path):
+            yield tmp
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700
         if path.exists() or path.is_symlink():
             os.replace(path, old)
@@ -93,14 +111,51 @@ def write_json(path: str | os.PathLike, payload: Any) -> None:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
 
 
+def parse_json(text: str | bytes, where: str) -> Any:
+    """JSON text read from `where` (a file, or file:line): invalid JSON, nesting deeper than the
+    parser's recursion allows, or text that is no valid Unicode (a lone surrogate such as
+    "\\ud800") is a SpladeError naming `where`."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpladeError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise SpladeError(f"{where}: JSON nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise SpladeError(f"{where}: not UTF-8 text ({exc.reason})") from None
+    if (problem := text_problem(value)) is not None:
+        raise SpladeError(f"{where}: {problem}")
+    return value
+
+
+def text_problem(value: Any) -> str | None:
+    """Why a parsed JSON value holds text that cannot be written as UTF-8 (a lone surrogate),
+    or None. Walks strings, lists and dicts (keys too)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return f"text {item[:40]!r} holds a lone surrogate, which is no valid Unicode"
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
 def read_json(path: str | os.PathLike) -> Any:
     path = Path(path)
     if not path.is_file():
         raise SpladeError(f"{path}: no such file")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise SpladeError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        text = path.read_bytes()
+    except OSError as exc:
+        raise SpladeError(f"{path}: cannot read ({exc.strerror})") from None
+    return parse_json(text, str(path))
 
 
 def read_yaml(path: str | os.PathLike) -> Any:
@@ -136,10 +191,7 @@ def json_lines(path: str | os.PathLike, handle) -> Iterator[tuple[int, dict]]:
     for number, line in enumerate(handle, 1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SpladeError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
+        record = parse_json(line, f"{path}:{number}")
         if not isinstance(record, dict):
             raise SpladeError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
         yield number, record

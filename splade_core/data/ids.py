@@ -1,5 +1,6 @@
 """What a document or query id may be: non-empty, without whitespace (TREC run files split their
-lines on whitespace), and unique within its collection or vector file.
+lines on whitespace), control characters (a NUL would cut it short) or lone surrogates (no
+valid Unicode), and unique within its collection or vector file.
 
 `check_ids` works on the code points of a numpy string array and on 64-bit row hashes, so that
 8.8 M MS MARCO ids cost seconds and a few hundred MB, not a Python set of strings.
@@ -13,8 +14,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 _WHITESPACE = re.compile(r"\s")
-# Every whitespace code point (the highest is U+3000): a lookup table over code points.
-_IS_SPACE = np.array([bool(_WHITESPACE.match(chr(code))) for code in range(0x3002)])
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_IN_ID = re.compile("[\\s\x00-\x1f\x7f\ud800-\udfff]")
+# Every code point an id may not hold below U+3002 (whitespace, the highest of which is U+3000,
+# and control characters), as a lookup table; NUL is padding in numpy's arrays and checked apart.
+_IS_BAD = np.array([code != 0 and bool(_NOT_IN_ID.match(chr(code))) for code in range(0x3002)])
 _ROWS = 1 << 20  # ids checked at once
 
 
@@ -26,6 +31,10 @@ def id_problem(value: object) -> str | None:
         return "is empty"
     if _WHITESPACE.search(value):
         return "contains whitespace"
+    if _CONTROL.search(value):
+        return "contains a control character"
+    if _SURROGATE.search(value):
+        return "contains a lone surrogate (no valid Unicode)"
     return None
 
 
@@ -33,7 +42,7 @@ def first_id_problem(values: Sequence) -> tuple[object, str] | None:
     """(value, why) of the first value that cannot be an id, or None: one regex over all of
     them when they pass (the common case), `id_problem` one by one only when one fails."""
     try:
-        if all(values) and not _WHITESPACE.search("\n".join(values)):
+        if all(values) and not _NOT_IN_ID.search("".join(values)):
             return None
     except TypeError:  # not all strings: id_problem names the first
         pass
@@ -79,8 +88,11 @@ def id_hashes(array: np.ndarray, kind: str = "row", first_row: int = 0) -> np.nd
     hashes = np.zeros(len(array), dtype=np.uint64)
     for begin in range(0, len(array), _ROWS):
         block = codes[begin : begin + _ROWS]
-        points = block if unit is np.uint8 else np.minimum(block, len(_IS_SPACE) - 1)
-        bad = (block[:, 0] == 0) | _IS_SPACE[points].any(axis=1)
+        points = block if unit is np.uint8 else np.minimum(block, len(_IS_BAD) - 1)
+        bad = (block[:, 0] == 0) | _IS_BAD[points].any(axis=1)
+        bad |= ((block[:, :-1] == 0) & (block[:, 1:] != 0)).any(axis=1)  # a NUL inside
+        if unit is np.uint32:
+            bad |= ((block >= 0xD800) & (block <= 0xDFFF)).any(axis=1)
         if bad.any():
             row = begin + int(np.argmax(bad))
             problem = id_problem(id_text(array[row])) or "starts with a NUL character"

@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import SpladeError
+from ..io import remove_stale_temps
 from . import _index
 
 IndexFormatError = _index.IndexFormatError
@@ -306,9 +307,11 @@ class InvertedIndex:
     # ---- persistence --------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the index atomically (temp file beside `path`, fsync, rename)."""
+        """Write the index atomically (temp file beside `path`, fsync, rename), first removing
+        the temporary files that a killed earlier writer of `path` left."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path)
         self._engine.save(str(path))
 
     @classmethod

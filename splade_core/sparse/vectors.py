@@ -406,8 +406,11 @@ class SparseVectorsWriter:
         indices = np.ascontiguousarray(indices[start:end], dtype=np.int32)
         if len(indices) and (indices.min() < 0 or indices.max() >= self.vocab_size):
             raise ValueError(f"term ids must lie in [0, {self.vocab_size})")
-        self._indices.write(indices.tobytes())
-        self._data.write(np.ascontiguousarray(data[start:end], dtype=self.dtype).tobytes())
+        try:
+            self._indices.write(indices.tobytes())
+            self._data.write(np.ascontiguousarray(data[start:end], dtype=self.dtype).tobytes())
+        except OSError as exc:  # a full disk: the caller's exit discards the temporary folder
+            raise self._write_error(exc) from None
         ids = np.asarray(ids if isinstance(ids, np.ndarray) else list(ids), dtype=str).reshape(-1)
         if len(ids) != len(indptr) - 1:
             raise ValueError(f"{len(ids)} ids for {len(indptr) - 1} rows")
@@ -431,7 +434,19 @@ class SparseVectorsWriter:
         """Rows appended so far."""
         return self._rows
 
+    def _write_error(self, exc: OSError) -> SpladeError:
+        return SpladeError(f"{self.path}: cannot write ({exc.strerror or exc}); nothing was written")
+
     def close(self) -> None:
+        """Write the file; whatever happens, the temporary folder is gone afterwards."""
+        try:
+            self._close()
+        except OSError as exc:
+            raise self._write_error(exc) from None
+        finally:
+            self.discard()
+
+    def _close(self) -> None:
         self._indices.close()
         self._data.close()
         try:
@@ -439,7 +454,6 @@ class SparseVectorsWriter:
             self._hashes = []
             check_unique(hashes, self._id_at)  # what encoding met in the collection: refused before it is written
         except ValueError as exc:
-            self.discard()
             raise ValueError(f"{self.path}: {exc}") from None
         del hashes
         width = max((block.itemsize // (1 if block.dtype.kind == "S" else 4) for block in self._ids), default=1)
@@ -454,7 +468,6 @@ class SparseVectorsWriter:
             _write_npy(npz, "term_df", self._df)
             _copy_npy(npz, "indices", self._workdir / "indices", np.dtype(np.int32), self._nnz)
             _copy_npy(npz, "data", self._workdir / "data", self.dtype, self._nnz)
-        self.discard()
 
     def _indptr_blocks(self) -> Iterator[np.ndarray]:
         """indptr, a block of rows at a time, from the row lengths."""

@@ -124,3 +124,34 @@ def test_teacher_whose_weights_cannot_be_loaded_is_one_line(tiny_beir, tmp_path)
     )  # fmt: skip
     assert "cannot load teacher cross-encoder" in _one_error_line(done, "mine")
     assert not (tmp_path / "examples.jsonl").exists()
+
+
+def test_an_index_build_removes_what_a_killed_build_left(impacts, tmp_path):
+    stale = tmp_path / ".tmp-index.bin.Ab12Cd"
+    stale.write_bytes(b"x" * 1000)
+    done = _splade("index", str(impacts), "--output", str(tmp_path / "index.bin"))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.bin"]
+
+
+@pytest.mark.parametrize("verb", ["prune", "quantize"])
+def test_a_full_disk_names_the_output_and_leaves_nothing(impacts, tmp_path, monkeypatch, capsys, verb):
+    import errno
+
+    from splade_core import cli
+    from splade_core.sparse import vectors
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    output = tmp_path / "out" / "docs.npz"
+    source = impacts
+    if verb == "quantize":
+        source = tmp_path / "float.npz"
+        SparseVectors.from_csr(sp.csr_array(np.array([[0.5, 0, 2.0]], dtype=np.float32)), ["a"]).save(source)
+    monkeypatch.setattr(vectors, "_copy_npy", full)
+    args = ["--method", "document", "--value", "1"] if verb == "prune" else []
+    assert cli.main([verb, str(source), *args, "--output", str(output)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"splade {verb}: error: {output}: cannot write (No space left on device); nothing was written"]
+    assert not list(output.parent.iterdir())

@@ -41,7 +41,7 @@ def test_jsonl_without_header_gz_and_single_positive(tmp_path):
         ('{"pos": ["d"]}', "needs 'qid'"),
         ('{"qid": "q", "pos": []}', "empty"),
         ('{"qid": "q", "pos": ["d"], "scores": {"d": "high"}}', "numbers"),
-        ("{not json", "invalid JSON"),
+        ("{not json", "not valid JSON"),
     ],
 )
 def test_jsonl_errors_name_the_line(tmp_path, line, message):
