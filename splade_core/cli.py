@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from .errors import SpladeError
+from .io import file_problem
 from .registry import (
     ANSERINI_QUERY_FORMATS,
     BM25_B,
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        _check_existing_files(args)
         args.func(args)
     except (SpladeError, ValueError, OSError, MemoryError) as exc:  # bad input, files, sizes
         print(f"splade {args.verb}: error: {_one_line(exc)}", file=sys.stderr)
@@ -106,11 +108,21 @@ def _training_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _ExistingFile(type(Path())):
+    """A path argument that must name a readable regular file. It is checked when the verb runs
+    (`_check_existing_files`), not by argparse, so that a missing file, a directory, a FIFO or a
+    dangling link is the verb's one-line error rather than a usage block."""
+
+
 def _existing_file(value: str) -> Path:
-    path = Path(value)
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{value}: no such file")
-    return path
+    return _ExistingFile(value)
+
+
+def _check_existing_files(args: argparse.Namespace) -> None:
+    for value in vars(args).values():
+        for path in value if isinstance(value, list) else [value]:
+            if isinstance(path, _ExistingFile) and (problem := file_problem(path)) is not None:
+                raise SpladeError(f"{path}: {problem}")
 
 
 def _shard(value: str) -> tuple[int, int]:
@@ -419,14 +431,17 @@ def _run_search(args) -> None:
     from .io import write_json
     from .retrieve import write_trec_run
     from .retrieve.runs import iter_topk
-    from .retrieve.search import search_brute_force, search_index
+    from .retrieve.search import VocabularyMismatch, search_brute_force, search_index
     from .sparse import SparseVectors
 
     queries = SparseVectors.load(args.queries)
     if args.index:
-        doc_ids, doc_idx, scores, stats = search_index(
-            args.index, queries, args.k, args.algorithm, args.threads, measure_latency=args.stats is not None
-        )
+        try:
+            doc_ids, doc_idx, scores, stats = search_index(
+                args.index, queries, args.k, args.algorithm, args.threads, measure_latency=args.stats is not None
+            )
+        except VocabularyMismatch as exc:
+            raise SpladeError(f"{args.queries}: {exc}") from None
     else:
         docs = SparseVectors.load(args.docs)
         check_same_vocabulary(queries, docs, args.queries, args.docs)
@@ -522,7 +537,7 @@ def _run_evaluate(args) -> None:
         raise SpladeError(f"{args.run}: no query of the run is judged in {collection.spec}")
     result["collection"], result["run"] = collection.spec, str(args.run)
     if args.queries:
-        with VectorFile(args.docs) as docs:  # its statistics only: the postings are not read
+        with VectorFile(args.docs) as docs:  # streamed: its term ids are counted, its weights not read
             queries = SparseVectors.load(args.queries)
             check_same_vocabulary(queries, docs, args.queries, args.docs)
             result["sparsity"] = sparsity_stats(queries, docs)

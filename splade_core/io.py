@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,6 +145,25 @@ def text_problem(value: Any) -> str | None:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+    return None
+
+
+def file_problem(path: str | os.PathLike) -> str | None:
+    """Why `path` cannot be read as a file (missing, a dangling link, a directory, a FIFO or
+    device, unreadable), or None."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "no such file (a symbolic link to a missing file)" if path.is_symlink() else "no such file"
+    except OSError as exc:
+        return f"cannot read ({exc.strerror or exc})"
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a file"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a FIFO, socket or device)"
+    if not os.access(path, os.R_OK):
+        return "cannot read (permission denied)"
     return None
 
 

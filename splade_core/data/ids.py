@@ -66,7 +66,8 @@ def compact_ids(array: np.ndarray) -> np.ndarray:
         return array
     unit = np.uint8 if array.dtype.kind == "S" else np.uint32
     codes = np.ascontiguousarray(array).view(unit).reshape(len(array), -1)
-    width = max(int(np.count_nonzero(codes, axis=1).max()), 1)  # ids hold no NUL
+    used = np.flatnonzero((codes != 0).any(axis=0))  # columns holding a character of some id
+    width = int(used[-1]) + 1 if len(used) else 1
     codes = codes[:, :width]
     if unit is np.uint32 and int(codes.max(initial=0)) >= 128:
         return np.ascontiguousarray(codes).view(f"<U{width}").reshape(len(array))
@@ -83,6 +84,8 @@ def id_hashes(array: np.ndarray, kind: str = "row", first_row: int = 0) -> np.nd
     checking that each is non-empty and has no whitespace; `first_row` numbers the block's rows
     in messages. The hash of an id depends neither on the array's string width nor on its kind,
     so blocks can be hashed apart."""
+    if not len(array):
+        return np.zeros(0, dtype=np.uint64)
     unit = np.uint8 if array.dtype.kind == "S" else np.uint32
     codes = np.ascontiguousarray(array).view(unit).reshape(len(array), -1)
     hashes = np.zeros(len(array), dtype=np.uint64)

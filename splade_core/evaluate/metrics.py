@@ -142,11 +142,14 @@ def sparsity_stats(queries: SparseVectors, docs: SparseVectors | VectorFile) -> 
     """Average non-zeros per query and document, and FLOPS = Σ_j p_q(j)·p_d(j) (Paria et al.
     2020; Formal et al. 2021): the expected number of multiplications of one query-document
     dot product, p(j) being the fraction of rows in which term j is non-zero. The documents may
-    be an open `VectorFile`: their stored term counts are all this reads of them."""
+    be an open `VectorFile`: their term counts are counted from their term ids, streamed a chunk
+    at a time (`VectorFile.checked_term_df`; the weights are not read), never taken on trust
+    from the counts the file stores."""
     if queries.vocab_size != docs.vocab_size:
         raise ValueError(f"query vocabulary ({queries.vocab_size}) differs from the documents' ({docs.vocab_size})")
     p_q = queries.term_df() / max(queries.n_rows, 1)
-    p_d = docs.term_df() / max(docs.n_rows, 1)
+    doc_df = docs.checked_term_df() if isinstance(docs, VectorFile) else docs.term_df()
+    p_d = doc_df / max(docs.n_rows, 1)
     return {
         "flops": float(p_q @ p_d),
         "avg_query_nnz": queries.nnz / max(queries.n_rows, 1),

@@ -18,6 +18,10 @@ from ..sparse import SparseVectors
 from .brute_force import brute_force_search
 
 
+class VocabularyMismatch(SpladeError):
+    """Queries and an index over different vocabularies (the caller names the queries' file)."""
+
+
 def search_index(
     path: str | os.PathLike,
     queries: SparseVectors,
@@ -31,7 +35,7 @@ def search_index(
 
     index = InvertedIndex.load(path)
     if queries.vocab_size != index.vocab_size:
-        raise SpladeError(
+        raise VocabularyMismatch(
             f"vocabulary sizes differ: queries have {queries.vocab_size} terms, {path} {index.vocab_size}"
         )
     from ..index.inverted_index import DEFAULT_ALGORITHM

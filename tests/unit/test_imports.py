@@ -91,7 +91,7 @@ def test_unknown_tokens_are_an_error_naming_the_line_or_dropped_and_counted(tmp_
 @pytest.mark.parametrize(
     ("line", "problem"),
     [
-        ("{not json", r"docs\.jsonl:2: not JSON"),
+        ("{not json", r"docs\.jsonl:2: not valid JSON"),
         ('{"id": "x"}', r'docs\.jsonl:2: a record needs an "id" and a "vector"'),
         ('{"id": "x", "vector": {"tok1": -1}}', r"docs\.jsonl:2: weights must be finite non-negative"),
         ('{"id": "x", "vector": {"tok1": "heavy"}}', r"docs\.jsonl:2: weights must be finite non-negative"),
