@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
+import re
 import zipfile
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -29,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SpladeError
-from ..io import atomic_path, json_lines
+from ..io import atomic_path, json_lines, parse_json
+from .ids import first_repeat, id_problem
 
 BUNDLED_ROOT = Path(str(resources.files("splade_core") / "resources" / "datasets"))
 # ir_datasets ids served from a bundled BEIR folder: id prefix -> folder.
@@ -44,6 +46,56 @@ COLLECTION_FORMAT = "splade-core/collection"
 FORMAT_VERSION = 1
 CORPUS_FILE, OFFSETS_FILE = "corpus.jsonl", "corpus.offsets.npy"
 QUERIES_FILE, QRELS_FILE = "queries.jsonl", "qrels.tsv"
+_COUNT = {"type": "integer", "minimum": 0}
+# A file a manifest lists: a path inside its folder (no "..", not absolute, no NUL).
+_FILE_NAME = {"pattern": "^(?!/)(?!(.*/)?[.][.](/|$))[^\\x00]+$"}
+MANIFEST_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "manifest of a download (written by splade_core.data.download.write_manifest)",
+    "type": "object",
+    "required": ["format", "version", "source", "files"],
+    "properties": {
+        "format": {"type": "string"},
+        "version": {"type": "integer"},
+        "source": {"type": "string"},
+        "files": {
+            "type": "object",
+            "propertyNames": _FILE_NAME,
+            "additionalProperties": {
+                "type": "object",
+                "required": ["bytes", "sha256"],
+                "properties": {"bytes": _COUNT, "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
+            },
+        },
+    },
+    "allOf": [
+        {
+            "if": {"properties": {"format": {"const": CORPUS_FORMAT}}},
+            "then": {
+                "required": ["docs"],
+                "properties": {"docs": _COUNT, "files": {"required": [CORPUS_FILE, OFFSETS_FILE]}},
+            },
+        },
+        {
+            "if": {"properties": {"format": {"const": COLLECTION_FORMAT}}},
+            "then": {
+                "required": ["corpus", "corpus_docs", "queries", "judged_queries", "judgments"],
+                "properties": {
+                    "corpus": {"type": ["string", "null"], "pattern": "^[^\\x00]+$"},
+                    "corpus_docs": {**_COUNT, "type": ["integer", "null"]},
+                    "queries": _COUNT,
+                    "judged_queries": _COUNT,
+                    "judgments": _COUNT,
+                    "files": {"required": [QUERIES_FILE]},
+                },
+            },
+        },
+    ],
+}
+# A relevance grade: ASCII digits (int() alone takes "1_0" and other scripts' digits), within
+# the 32-bit range of trec_eval's grades.
+_GRADE = re.compile(r"[+-]?[0-9]+")
+_GRADE_RANGE = (-(2**31), 2**31 - 1)
 
 
 @dataclass(frozen=True)
@@ -91,7 +143,7 @@ def load_collection(spec: str) -> Collection:
     if local is None:
         return Collection(spec, IrDataset(spec))
     folder, split = local
-    if (folder / MANIFEST).is_file():
+    if (folder / MANIFEST).exists():
         downloaded = Downloaded(folder)
         return Collection(downloaded.source, downloaded)
     return Collection(spec, BeirFolder(folder, split))
@@ -114,7 +166,7 @@ def has_judgments(spec: str) -> bool:
         except KeyError:
             raise unknown_dataset(spec) from None
     folder, split = local
-    if (folder / MANIFEST).is_file():
+    if (folder / MANIFEST).exists():
         return Downloaded(folder).has_qrels()
     return BeirFolder(folder, split).has_qrels()
 
@@ -130,20 +182,27 @@ def local_folder(spec: str) -> tuple[Path, str] | None:
 
 
 def read_manifest(folder: Path, expected: tuple[str, ...] = (CORPUS_FORMAT, COLLECTION_FORMAT)) -> dict:
-    """The manifest of a downloaded folder; SpladeError naming it if absent or not one."""
+    """The manifest of a downloaded folder, checked against MANIFEST_SCHEMA; SpladeError naming
+    it (and the first wrong key) if absent or not one."""
     path = Path(folder) / MANIFEST
     try:
-        manifest = json.loads(path.read_text())
+        text = path.read_bytes()
     except FileNotFoundError:
         raise SpladeError(f"{folder}: not downloaded (no {MANIFEST}); run `splade download` first") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SpladeError(f"{path}: not a valid manifest ({exc})") from None
+    except OSError as exc:
+        raise SpladeError(f"{path}: cannot read ({exc.strerror})") from None
+    manifest = parse_json(text, str(path))
     if not isinstance(manifest, dict) or manifest.get("format") not in expected:
         raise SpladeError(f"{path}: not a manifest of {' or '.join(expected)}")
-    if manifest.get("version") != FORMAT_VERSION:
-        raise SpladeError(
-            f"{path}: format version {manifest.get('version')!r}, this splade-core reads {FORMAT_VERSION}"
-        )
+    version = manifest.get("version")
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise SpladeError(f"{path}: format version {version!r}, this splade-core reads {FORMAT_VERSION}")
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(MANIFEST_SCHEMA).iter_errors(manifest))
+    if error is not None:
+        key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        raise SpladeError(f"{path}: {key}: {error.message}")
     return manifest
 
 
@@ -152,34 +211,41 @@ class Downloaded:
 
     Opening it checks what is cheap to check against the manifest (file sizes, document
     counts); a corpus that changed since its collection was downloaded is an error naming both.
+    Reading it checks each record as a BEIR folder's are, so a hand-edited file is named too.
     """
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.manifest = read_manifest(self.folder)
-        self.source = str(self.manifest.get("source", self.folder))
+        self.source = self.manifest["source"]
         if self.manifest["format"] == CORPUS_FORMAT:
             self.corpus = self.folder
             corpus = self.manifest
         else:
             _check_files(self.folder, self.manifest)
-            relative = self.manifest.get("corpus")
+            relative = self.manifest["corpus"]
             self.corpus = (self.folder / relative).resolve() if relative else None
-            corpus = read_manifest(self.corpus, (CORPUS_FORMAT,)) if self.corpus else None
-            if corpus is not None and corpus.get("docs") != self.manifest.get("corpus_docs"):
+            if self.corpus is not None and not (self.corpus / MANIFEST).exists():
                 raise SpladeError(
-                    f"{self.corpus}: holds {corpus.get('docs')} documents, but {self.folder} was downloaded "
-                    f"against {self.manifest.get('corpus_docs')}; download {self.source!r} again"
+                    f"{self.folder / MANIFEST}: its corpus {self.corpus} is not downloaded (no {MANIFEST}); "
+                    f"download {self.source!r} again"
+                )
+            corpus = read_manifest(self.corpus, (CORPUS_FORMAT,)) if self.corpus else None
+            if corpus is not None and corpus["docs"] != self.manifest["corpus_docs"]:
+                raise SpladeError(
+                    f"{self.folder / MANIFEST}: downloaded against {self.manifest['corpus_docs']} documents, but "
+                    f"{self.corpus / MANIFEST} records {corpus['docs']}; download {self.source!r} again"
                 )
         self._docs, self._handle = None, None
         if corpus is not None:
             _check_files(self.corpus, corpus)
+            docs = int(corpus["docs"])
             try:
                 offsets = np.load(self.corpus / OFFSETS_FILE, mmap_mode="r", allow_pickle=False)
-                docs = int(corpus["docs"])
-                intact = offsets.shape == (docs + 1,) and offsets.dtype == np.int64
+                intact = offsets.shape == (docs + 1,) and offsets.dtype == np.int64 and int(offsets[0]) == 0
                 intact = intact and int(offsets[-1]) == (self.corpus / CORPUS_FILE).stat().st_size
-            except (OSError, ValueError, TypeError, KeyError):
+                intact = intact and bool((np.diff(offsets) > 0).all())  # each line holds at least "{}\n"
+            except (OSError, ValueError, TypeError):
                 intact = False
             if not intact:
                 raise SpladeError(f"{self.corpus}: {OFFSETS_FILE} does not match {CORPUS_FILE}; download it again")
@@ -195,16 +261,26 @@ class Downloaded:
         return self.docs_range(0, None)
 
     def docs_range(self, start: int, stop: int | None) -> Iterator[tuple[str, str]]:
+        """Documents [start, stop), read from their first line on; a whole pass also checks
+        that no id repeats."""
         self._require_docs()
         stop = self._docs if stop is None else min(stop, self._docs)
         if start >= stop:
             return
-        path = self.corpus / CORPUS_FILE
+        path = str(self.corpus / CORPUS_FILE)  # formatted into each line's place: a str is cheaper
+        seen = _SeenIds(path, "document") if start == 0 and stop == self._docs else None
         with open(path, "rb") as handle:
             handle.seek(int(self._offsets[start]))
-            for number in range(start, stop):
-                record = _json_line(handle.readline(), path, number + 1)
-                yield record["_id"], record["text"]
+            for row in range(start, stop):
+                record = _json_object(handle.readline(), path, row + 1)
+                doc_id, text = _id_and_text(record, path, row + 1, row, "document")
+                if seen is not None:
+                    seen.add(doc_id)
+                yield doc_id, text
+            if handle.tell() != int(self._offsets[stop]):
+                raise SpladeError(f"{self.corpus}: {OFFSETS_FILE} does not match {CORPUS_FILE}; download it again")
+        if seen is not None:
+            seen.check()
 
     def doc_at(self, row: int) -> tuple[str, str]:
         self._require_docs()
@@ -213,26 +289,31 @@ class Downloaded:
         path = self.corpus / CORPUS_FILE
         if self._handle is None:
             self._handle = open(path, "rb")
-        self._handle.seek(int(self._offsets[row]))
-        record = _json_line(self._handle.readline(), path, row + 1)
-        return record["_id"], record["text"]
+        begin, end = int(self._offsets[row]), int(self._offsets[row + 1])
+        self._handle.seek(begin - 1 if begin else 0)
+        line = self._handle.read(end - begin + (1 if begin else 0))
+        if not line.endswith(b"\n") or line.count(b"\n") != (2 if begin else 1):  # one whole line
+            raise SpladeError(f"{self.corpus}: {OFFSETS_FILE} does not match {CORPUS_FILE}; download it again")
+        return _id_and_text(_json_object(line[1:] if begin else line, path, row + 1), path, row + 1, row, "document")
 
     def queries(self) -> Iterator[tuple[str, str]]:
         self._require_topics()
-        for record in _read_jsonl(self.folder / QUERIES_FILE):
-            yield record["_id"], record["text"]
+        yield from _read_queries(self.folder / QUERIES_FILE)
 
     def has_qrels(self) -> bool:
-        return self.manifest["format"] == COLLECTION_FORMAT and (self.folder / QRELS_FILE).is_file()
+        return self.manifest["format"] == COLLECTION_FORMAT and (self.folder / QRELS_FILE).exists()
 
     def qrels(self) -> Iterator[tuple[str, str, int]]:
         if not self.has_qrels():
             raise SpladeError(f"{self.folder}: {self.source!r} has no relevance judgments")
-        yield from _read_qrels(self.folder / QRELS_FILE)
+        for query_id, doc_id, relevance, _ in _read_qrels(self.folder / QRELS_FILE):
+            yield query_id, doc_id, relevance
 
     def _require_docs(self) -> None:
         if self._docs is None:
             raise SpladeError(f"{self.folder}: {self.source!r} has no documents")
+        if self._docs == 0:
+            raise SpladeError(f"{self.corpus / CORPUS_FILE}: no documents")
 
     def _require_topics(self) -> None:
         if self.manifest["format"] != COLLECTION_FORMAT:
@@ -240,27 +321,148 @@ class Downloaded:
 
 
 def _check_files(folder: Path, manifest: dict) -> None:
-    for name, entry in manifest.get("files", {}).items():
+    for name, entry in manifest["files"].items():
         path = folder / name
         if not path.is_file():
-            raise SpladeError(f"{path}: missing; download {manifest.get('source')!r} again")
-        if path.stat().st_size != entry.get("bytes"):
+            problem = "not a file" if path.exists() else "missing"
+            raise SpladeError(f"{path}: {problem}; download {manifest['source']!r} again")
+        if path.stat().st_size != entry["bytes"]:
             raise SpladeError(
-                f"{path}: {path.stat().st_size} bytes, the manifest records {entry.get('bytes')}; "
-                f"download {manifest.get('source')!r} again"
+                f"{path}: {path.stat().st_size} bytes, the manifest records {entry['bytes']}; "
+                f"download {manifest['source']!r} again"
             )
 
 
-def _json_line(line: bytes, path: Path, number: int) -> dict:
-    try:
-        return json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SpladeError(f"{path}:{number}: invalid JSON ({exc})") from None
+# --------------------------------------------------------------------------------------------
+# Records of JSON-lines and qrels files, checked as they are read
 
 
-def _read_qrels(path: Path) -> Iterator[tuple[str, str, int]]:
-    """BEIR qrels (query-id, corpus-id, score; tab-separated, a header line) or TREC qrels
-    (query-id, iteration, doc-id, relevance; whitespace-separated)."""
+def _json_object(line: bytes, path: str | Path, number: int) -> dict:
+    record = parse_json(line, f"{path}:{number}")
+    if not isinstance(record, dict):
+        raise SpladeError(f"{path}:{number}: expected a JSON object, got {_json_type(record)}")
+    return record
+
+
+def _records(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line of a JSON-lines file (read as bytes, so that
+    a line that is not UTF-8 is named by its number)."""
+    with open(path, "rb") as handle:
+        yield from json_lines(str(path), handle)  # formatted into each line's place: a str is cheaper
+
+
+def _id_and_text(record: dict, path: str | Path, number: int, row: int, kind: str) -> tuple[str, str]:
+    """`_id` and `text` of record `row` (line `number`), checked by `_record_id` and
+    `_record_text`; the common case (two strings, a printable id without spaces) in one test."""
+    value, text = record.get("_id"), record.get("text")
+    if type(value) is str and type(text) is str and value and value.isprintable() and " " not in value:
+        return value, text
+    return _record_id(record, path, number, row, kind), _record_text(record, "text", path, number)
+
+
+def _record_id(record: dict, path: str | Path, number: int, row: int, kind: str) -> str:
+    """The `_id` of record `row` (line `number`): a string, or an integer as some BEIR files
+    write them, that can be an id (`ids.id_problem`)."""
+    value = record.get("_id")
+    if type(value) is not str:
+        if type(value) is not int:
+            raise SpladeError(f"{path}:{number}: {_field_problem(record, '_id')}")
+        value = str(value)
+    # printable with no space: no whitespace, control character or surrogate (id_problem's
+    # rules, at a tenth of its cost); anything else goes to id_problem
+    if not (value and value.isprintable() and " " not in value) and (problem := id_problem(value)) is not None:
+        raise SpladeError(f"{path}:{number}: {kind} id {value!r} (record {row + 1}) {problem}")
+    return value
+
+
+def _record_text(record: dict, key: str, path: str | Path, number: int, optional: bool = False) -> str:
+    """The text field `key` of a record: a string; missing or null is "" if `optional`."""
+    value = record.get(key)
+    if type(value) is str:
+        return value
+    if value is None and optional:
+        return ""
+    raise SpladeError(f"{path}:{number}: {_field_problem(record, key)}")
+
+
+def _field_problem(record: dict, key: str) -> str:
+    if key not in record:
+        return f"no {key!r} (a string)"
+    return f"{key!r} is {_json_type(record[key])}, not a string"
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"a number ({value!r:.40})"
+    return {dict: "an object", list: "an array", str: "a string"}.get(type(value), type(value).__name__)
+
+
+class _SeenIds:
+    """The ids of one file's records, kept as 64-bit hashes (8 bytes an id, not a set of
+    strings): `check` names the first id that repeats and the lines of both, reading the file
+    again for the few rows whose hashes are equal."""
+
+    def __init__(self, path: str | Path, kind: str):
+        self.path, self.kind, self.hashes = path, kind, array("q")
+
+    def add(self, value: str) -> None:
+        self.hashes.append(hash(value))
+
+    def check(self) -> None:
+        hashes = np.frombuffer(self.hashes, dtype=np.int64)
+        order = np.argsort(hashes, kind="stable")
+        equal_next = hashes[order][1:] == hashes[order][:-1]
+        if not equal_next.any():
+            return
+        shared = np.zeros(len(hashes), dtype=bool)
+        shared[1:] |= equal_next
+        shared[:-1] |= equal_next
+        rows = set(order[shared].tolist())
+        found = {}  # row -> (id, line)
+        for row, (number, record) in enumerate(_records(self.path)):
+            if row in rows:
+                found[row] = (_record_id(record, self.path, number, row, self.kind), number)
+        repeat = first_repeat(hashes, lambda row: found[row][0])
+        if repeat is not None:
+            (value, first), (_, second) = found[repeat[0]], found[repeat[1]]
+            raise SpladeError(
+                f"{self.path}:{second}: {self.kind} id {value!r} appears twice (lines {first} and {second})"
+            )
+
+
+def _read_queries(
+    path: Path, wanted: dict[str, int] | None = None, judged_in: Path | None = None
+) -> Iterator[tuple[str, str]]:
+    """(id, text) of each query of a JSON-lines file ({"_id", "text"} a line), each id once.
+    `wanted` (query id -> line of `judged_in`, BEIR's qrels): only those, each of which must be
+    in the file; a judged query without a text would count as a miss in every evaluation."""
+    seen: dict[str, int] = {}
+    for row, (number, record) in enumerate(_records(path)):
+        query_id, text = _id_and_text(record, path, number, row, "query")
+        if seen.setdefault(query_id, number) != number:
+            raise SpladeError(
+                f"{path}:{number}: query id {query_id!r} appears twice (lines {seen[query_id]} and {number})"
+            )
+        if wanted is None or query_id in wanted:
+            yield query_id, text
+    if not seen:
+        raise SpladeError(f"{path}: no queries")
+    if wanted is not None:
+        missing = next((query_id for query_id in wanted if query_id not in seen), None)
+        if missing is not None:
+            raise SpladeError(f"{judged_in}:{wanted[missing]}: query {missing!r} is judged, but not in {path}")
+
+
+def _read_qrels(path: Path) -> Iterator[tuple[str, str, int, int]]:
+    """(query id, doc id, grade, line number) of each judgment of BEIR qrels (query-id,
+    corpus-id, score; tab-separated, a header line) or TREC qrels (query-id, iteration, doc-id,
+    relevance; whitespace-separated). Grades are 32-bit integers; a pair judged twice must have
+    one grade."""
+    grades: dict[str, dict[str, int]] = {}
     try:
         with open(path, encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
@@ -274,54 +476,98 @@ def _read_qrels(path: Path) -> Iterator[tuple[str, str, int]]:
                         f"or 4 (TREC: query-id, iteration, doc-id, relevance), got {len(row)}"
                     )
                 query_id, doc_id, relevance = (row[0], row[1], row[2]) if len(row) == 3 else (row[0], row[2], row[3])
-                try:
-                    yield query_id, doc_id, int(relevance)
-                except ValueError:
-                    raise SpladeError(f"{path}:{number}: relevance {relevance!r} is not an integer") from None
+                for kind, value in (("query", query_id), ("document", doc_id)):
+                    if not (value and value.isprintable() and " " not in value) and (problem := id_problem(value)):
+                        raise SpladeError(f"{path}:{number}: {kind} id {value!r} {problem}")
+                if not _GRADE.fullmatch(relevance):
+                    raise SpladeError(f"{path}:{number}: relevance {relevance!r} is not an integer")
+                grade = int(relevance)
+                if not _GRADE_RANGE[0] <= grade <= _GRADE_RANGE[1]:
+                    raise SpladeError(f"{path}:{number}: relevance {grade} is outside the 32-bit integer range")
+                if grades.setdefault(query_id, {}).setdefault(doc_id, grade) != grade:
+                    raise SpladeError(
+                        f"{path}:{number}: document {doc_id!r} is judged {grade} for query {query_id!r}, "
+                        f"and {grades[query_id][doc_id]} on an earlier line"
+                    )
+                yield query_id, doc_id, grade, number
     except UnicodeDecodeError as exc:
-        raise SpladeError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise SpladeError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise SpladeError(f"{path}: cannot read ({exc.strerror})") from None
+    if not grades:
+        raise SpladeError(f"{path}: no judgments")
 
 
 class BeirFolder:
-    """corpus.jsonl (_id, title, text), queries.jsonl (_id, text), qrels/<split>.tsv."""
+    """corpus.jsonl (_id, title, text), queries.jsonl (_id, text), qrels/<split>.tsv.
+
+    Records are checked as they are read: ids that can be ids and appear once, text fields that
+    are strings (a title may be missing or null), every judged query in queries.jsonl.
+    """
 
     def __init__(self, root: Path, split: str):
         self.root = root
         self.split = split
         for name in ("corpus.jsonl", "queries.jsonl"):
             if not (root / name).is_file():
-                raise SpladeError(f"{root}: not a BEIR folder (no {name})")
+                problem = "is not a file" if (root / name).exists() else "is missing"
+                raise SpladeError(f"{root}: not a BEIR folder ({root / name} {problem})")
 
     @property
     def qrels_path(self) -> Path:
         return self.root / "qrels" / f"{self.split}.tsv"
 
     def docs(self) -> Iterator[tuple[str, str]]:
-        for record in _read_jsonl(self.root / "corpus.jsonl", required=("_id", "text")):
-            title = (record.get("title") or "").strip()
-            text = record.get("text") or ""
-            yield str(record["_id"]), f"{title} {text}" if title else text
+        path = self.root / "corpus.jsonl"
+        seen = _SeenIds(path, "document")
+        for row, (number, record) in enumerate(_records(path)):
+            doc_id, text = _id_and_text(record, path, number, row, "document")
+            title = record.get("title")
+            title = (title if type(title) is str else _record_text(record, "title", path, number, True)).strip()
+            seen.add(doc_id)
+            yield doc_id, f"{title} {text}" if title else text
+        if not seen.hashes:
+            raise SpladeError(f"{path}: no documents")
+        seen.check()
 
     def doc_count(self) -> int:
-        with open(self.root / "corpus.jsonl", "rb") as handle:
-            return sum(1 for line in handle if line.strip())
+        path = self.root / "corpus.jsonl"
+        with open(path, "rb") as handle:
+            count = sum(1 for line in handle if line.strip())
+        if not count:
+            raise SpladeError(f"{path}: no documents")
+        return count
 
     expected_doc_count = doc_count
 
     def queries(self) -> Iterator[tuple[str, str]]:
-        wanted = {query_id for query_id, _, _ in self.qrels()} if self.has_qrels() else None
-        for record in _read_jsonl(self.root / "queries.jsonl", required=("_id", "text")):
-            if wanted is None or str(record["_id"]) in wanted:
-                yield str(record["_id"]), record["text"]
+        """The queries, only the judged ones if the split has qrels."""
+        wanted = self._judged_queries() if self.has_qrels() else None
+        yield from _read_queries(self.root / "queries.jsonl", wanted, self.qrels_path)
 
     def has_qrels(self) -> bool:
-        return self.qrels_path.is_file()
+        return self.qrels_path.exists()
 
     def qrels(self) -> Iterator[tuple[str, str, int]]:
         if not self.has_qrels():
             splits = sorted(p.stem for p in (self.root / "qrels").glob("*.tsv"))
-            raise SpladeError(f"{self.root}: no qrels for split {self.split!r} (splits: {', '.join(splits) or 'none'})")
-        yield from _read_qrels(self.qrels_path)
+            raise SpladeError(
+                f"{self.qrels_path}: missing: {self.root} has no qrels for split {self.split!r} "
+                f"(splits: {', '.join(splits) or 'none'})"
+            )
+        judgments = list(_read_qrels(self.qrels_path))
+        wanted = {query_id: number for query_id, _, _, number in reversed(judgments)}  # first lines
+        for _ in _read_queries(self.root / "queries.jsonl", wanted, self.qrels_path):
+            pass
+        for query_id, doc_id, relevance, _ in judgments:
+            yield query_id, doc_id, relevance
+
+    def _judged_queries(self) -> dict[str, int]:
+        """Each judged query id and the first qrels line that judges it."""
+        judged: dict[str, int] = {}
+        for query_id, _, _, number in _read_qrels(self.qrels_path):
+            judged.setdefault(query_id, number)
+        return judged
 
 
 class IrDataset:
@@ -450,19 +696,6 @@ def _default_text(record) -> str:
     if hasattr(record, "default_text"):
         return record.default_text()
     return record.text
-
-
-def _read_jsonl(path: Path, required: tuple[str, ...] = ()) -> Iterator[dict]:
-    """JSON objects, one a line; each must have the `required` keys (string or number values)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for number, record in json_lines(path, handle):
-                for key in required:
-                    if isinstance(record.get(key), bool) or not isinstance(record.get(key), (str, int)):
-                        raise SpladeError(f"{path}:{number}: no {key!r} (a string)")
-                yield record
-    except UnicodeDecodeError as exc:
-        raise SpladeError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def seed_bundled_ir_datasets(dataset_id: str) -> Path | None:

@@ -39,7 +39,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import SpladeError
-from ..io import atomic_dir, remove_stale_temps
+from ..io import atomic_dir, parse_json, remove_stale_temps
 from ..registry import local_path
 from .collections import (
     BUNDLED,
@@ -139,9 +139,9 @@ def data_bytes(path: str | Path) -> int:
     if path.name != MANIFEST:
         return path.stat().st_size if path.is_file() else 0
     try:
-        files = json.loads(path.read_text()).get("files", {})
+        files = parse_json(path.read_bytes(), str(path)).get("files", {})
         return sum(int(entry["bytes"]) for entry in files.values())
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+    except (OSError, SpladeError, ValueError, TypeError, KeyError, AttributeError):
         return 0
 
 
@@ -227,7 +227,7 @@ def _write_corpus(collection, folder: Path, expected: int | None, progress: bool
             for number, (doc_id, text) in enumerate(collection.docs()):
                 _check_id(doc_id, "document", where, number)
                 hashes.append(hash(doc_id))
-                out.write(json.dumps({"_id": doc_id, "text": text}, ensure_ascii=False).encode() + b"\n")
+                out.write(_json_line({"_id": doc_id, "text": text}, where, "document", number))
                 offsets.append(out.tell())
                 bar.update()
     offset_array = np.frombuffer(offsets, dtype=np.int64)
@@ -239,7 +239,7 @@ def _write_corpus(collection, folder: Path, expected: int | None, progress: bool
 def _doc_id_at(folder: Path, offsets: np.ndarray, row: int) -> str:
     with open(folder / CORPUS_FILE, "rb") as handle:
         handle.seek(int(offsets[row]))
-        return json.loads(handle.readline())["_id"]
+        return parse_json(handle.readline(), f"{folder / CORPUS_FILE}:{row + 1}")["_id"]
 
 
 def _download_topics(spec: str, resources: str | Path, folder: Path) -> dict:
@@ -254,10 +254,10 @@ def _download_topics(spec: str, resources: str | Path, folder: Path) -> dict:
         collection = load_collection(spec)
         with atomic_dir(folder) as tmp:
             queries = collection.queries()
-            with open(tmp / QUERIES_FILE, "w", encoding="utf-8") as out:
+            with open(tmp / QUERIES_FILE, "wb") as out:
                 for number, (query_id, text) in enumerate(queries):
                     _check_id(query_id, "query", spec, number)
-                    out.write(json.dumps({"_id": query_id, "text": text}, ensure_ascii=False) + "\n")
+                    out.write(_json_line({"_id": query_id, "text": text}, spec, "query", number))
             _check_unique(
                 np.array([hash(query_id) for query_id, _ in queries], dtype=np.int64), lambda row: queries[row][0], spec
             )
@@ -278,6 +278,18 @@ def _download_topics(spec: str, resources: str | Path, folder: Path) -> dict:
             manifest = {"format": COLLECTION_FORMAT, "source": spec, "corpus": relative, "corpus_docs": corpus_docs}
             write_manifest(tmp, {**manifest, **counts})
         return {"path": str(folder), **counts}
+
+
+def _json_line(record: dict, where: str, kind: str, number: int) -> bytes:
+    """Record `number` of collection `where` as a line of UTF-8 JSON; text that is no valid
+    Unicode (a lone surrogate, which ir_datasets may pass on) is a SpladeError naming it."""
+    try:
+        return json.dumps(record, ensure_ascii=False).encode() + b"\n"
+    except UnicodeEncodeError:
+        raise SpladeError(
+            f"collection {where!r}: {kind} {record['_id']!r} (record {number + 1}) holds a lone surrogate, "
+            "which is no valid Unicode"
+        ) from None
 
 
 def _check_id(value: str, kind: str, where: str, number: int | None) -> None:

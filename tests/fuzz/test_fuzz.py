@@ -102,6 +102,18 @@ def _mutations(arrays: dict, rng) -> dict[str, dict | bytes]:
         "meta-not-json": {**arrays, "meta": np.asarray("{not json")},
         "meta-array": {**arrays, "meta": np.asarray(["{}", "{}"])},
         "no-ids": {k: v for k, v in arrays.items() if k != "ids"},
+        # round two: what an outside tester found accepted wrong or ending in an internal error
+        "meta-deeply-nested": {**arrays, "meta": np.asarray('{"a": ' * 100_000 + "1" + "}" * 100_000)},
+        "meta-lone-surrogate": {**arrays, "meta": np.asarray(json.dumps({**meta, "model": "\ud800"}))},
+        "meta-quantization-scale-string": _with_meta(
+            arrays, {**meta, "quantization": {"scale": "x", "dtype": "uint8"}}
+        ),
+        "ids-big-endian": changed("ids", ids.astype(ids.dtype.newbyteorder(">"))),
+        "ids-inner-nul": changed("ids", set_at(ids.astype("<U8"), 2, "d\x002")),
+        "ids-control": changed("ids", set_at(ids.astype("<U8"), 2, "d\x012")),
+        "ids-lone-surrogate": changed("ids", set_at(ids.astype("<U8"), 2, "d\ud800")),
+        "term-df-permuted": changed("term_df", arrays["term_df"][::-1].copy()),
+        "term-df-short": changed("term_df", arrays["term_df"][:-1]),
         "empty-file": b"",
         "text-file": b"query_id Q0 doc 1 2.0 tag\n",
     }
@@ -257,6 +269,19 @@ COLLECTION_MUTATIONS = {
     "qrels-score-not-int": (GOOD_CORPUS, GOOD_QUERIES, b"q1\td1\thigh\n"),
     "qrels-not-utf8": (GOOD_CORPUS, GOOD_QUERIES, b"q1\td\xff\t1\n"),
     "qrels-trec-format": (GOOD_CORPUS, GOOD_QUERIES, b"q1 0 d1 1\n"),  # read as TREC qrels: exit 0
+    # round two: what an outside tester found ending in an internal error
+    "corpus-title-number": (b'{"_id": "d1", "title": 7, "text": "apples"}\n', GOOD_QUERIES, GOOD_QRELS),
+    "corpus-text-list": (b'{"_id": "d1", "text": ["apples"]}\n', GOOD_QUERIES, GOOD_QRELS),
+    "corpus-deeply-nested": (
+        b'{"_id": "d1", "text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
+        GOOD_QUERIES,
+        GOOD_QRELS,
+    ),
+    "corpus-lone-surrogate": (b'{"_id": "d1", "text": "apples \\ud800"}\n', GOOD_QUERIES, GOOD_QRELS),
+    "corpus-id-nul": (b'{"_id": "d\\u00001", "text": "apples"}\n', GOOD_QUERIES, GOOD_QRELS),
+    "queries-text-number": (GOOD_CORPUS, b'{"_id": "q1", "text": 42}\n', GOOD_QRELS),
+    "queries-lone-surrogate": (GOOD_CORPUS, b'{"_id": "q1", "text": "\\udc00"}\n', GOOD_QRELS),
+    "qrels-huge-grade": (GOOD_CORPUS, GOOD_QUERIES, b"q1\td1\t99999999999999999999\n"),
 }
 
 
