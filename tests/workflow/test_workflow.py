@@ -329,7 +329,13 @@ def test_output_of_an_interrupted_job_is_not_trusted(finished_study, tmp_path):
         start_new_session=True,
     )
     markers = workdir / ".snakemake" / "incomplete"
-    assert _wait_until(lambda: markers.is_dir() and any(markers.iterdir()), timeout=180), "the job never started"
+    log = workdir / "results" / "logs" / "train_model" / "splade-tiny" / "lq=0.001_ld=0.001.log"
+    log.unlink()  # the job's shell creates it anew: then the job runs, not only its marker exists
+
+    def job_started() -> bool:
+        return markers.is_dir() and any(markers.iterdir()) and log.is_file()
+
+    assert _wait_until(job_started, timeout=180), "the job never started"
     os.kill(process.pid, signal.SIGKILL)  # only Snakemake: the training job runs on, orphaned
     process.wait()
 
