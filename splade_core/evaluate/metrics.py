@@ -47,7 +47,8 @@ def evaluate_run(
     `run` is a Run or an iterable of (query id, ranking) pairs, e.g. `iter_trec_run(path)`:
     queries are evaluated a batch at a time, so a 6,980-query × 1,000 run is never held whole.
     """
-    judged = {qid: docs for qid, docs in qrels.items() if docs}
+    # negative grades (TREC's -2: junk) gain nothing in trec_eval, and crash pytrec_eval: as 0
+    judged = {qid: {doc: max(grade, 0) for doc, grade in docs.items()} for qid, docs in qrels.items() if docs}
     per_query: dict[str, dict[str, float]] = {qid: dict.fromkeys(metrics, 0.0) for qid in judged}
     evaluators = {
         name: pytrec_eval.RelevanceEvaluator(judged, {measure}, relevance_level=1)

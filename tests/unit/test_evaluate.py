@@ -197,3 +197,12 @@ def test_every_number_of_a_column_has_the_same_decimals():
         {"model": "m", "lq": "0.000010", "nDCG@10": "0.5000", "postings": "6003", "qps": "211.8"},
         {"model": "bm25", "lq": "", "nDCG@10": "0.9123", "postings": "16", "qps": "98.4"},
     ]
+
+
+def test_negative_grades_count_as_not_relevant_and_do_not_crash():
+    from splade_core.evaluate.metrics import evaluate_run
+
+    ranking = [("q1", [("d1", 2.0), ("d2", 1.0)])]
+    negative = evaluate_run(ranking, {"q1": {"d1": -2, "d2": 1}})["metrics"]
+    zero = evaluate_run(ranking, {"q1": {"d1": 0, "d2": 1}})["metrics"]
+    assert negative == zero and negative["MRR@10"] == 0.5
