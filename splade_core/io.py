@@ -124,9 +124,26 @@ def parse_json(text: str | bytes, where: str) -> Any:
         raise SpladeError(f"{where}: JSON nested too deeply") from None
     except UnicodeDecodeError as exc:
         raise SpladeError(f"{where}: not UTF-8 text ({exc.reason})") from None
-    if (problem := text_problem(value)) is not None:
+    if _may_hold_surrogates(text) and (problem := text_problem(value)) is not None:
         raise SpladeError(f"{where}: {problem}")
     return value
+
+
+def _may_hold_surrogates(text: str | bytes) -> bool:
+    """Whether parsed JSON text can hold a lone surrogate: only through a \\u escape, or raw (a
+    str holding one; bytes 0xED, which json decodes with surrogatepass). A cheap scan that spares
+    the walk of `text_problem` for nearly every line of a corpus."""
+    if isinstance(text, str):
+        return "\\u" in text or not _encodes(text)
+    return b"\\u" in text or b"\xed" in text
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def text_problem(value: Any) -> str | None:
