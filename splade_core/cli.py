@@ -218,20 +218,23 @@ def _run_encode(args) -> None:
         tf32=args.tf32,
         progress=not args.no_progress,
     )
+    from .model.identity import FINGERPRINT_KEY, fingerprint
+
     collection = load_collection(args.collection)
+    if args.side == "doc":  # the collection's faults before the model's load
+        read_rows, total = collection.docs, collection.doc_count()
+    else:
+        queries = collection.queries()
+        read_rows, total = (lambda start, stop: queries[start:stop]), len(queries)
     model = load_model(
         args.model,
         args.pooling,
         args.max_length if args.side == "doc" else None,
         args.max_length if args.side == "query" else None,
     )
-    if args.side == "doc":
-        read_rows, total = collection.docs, collection.doc_count()
-    else:
-        queries = collection.queries()
-        read_rows, total = (lambda start, stop: queries[start:stop]), len(queries)
-    meta = {"model": str(args.model), "collection": collection.spec}
-    summary = encode_to_file(model, read_rows, total, args.side, args.output, options, meta)
+    meta = {"model": str(args.model), FINGERPRINT_KEY: fingerprint(model, model.pooling), "collection": collection.spec}
+    source = collection.docs_file if args.side == "doc" else collection.spec
+    summary = encode_to_file(model, read_rows, total, args.side, args.output, options, meta, source)
     print(json.dumps({"output": str(args.output), **summary}))
 
 
@@ -329,9 +332,6 @@ def _run_export(args) -> None:
     print(json.dumps({"output": str(args.output), **stats}))
 
 
-# --- quantize -------------------------------------------------------------------------------
-
-
 def _add_quantize(subparsers) -> None:
     p = subparsers.add_parser("quantize", help="float weights -> integer impacts (round to nearest, ties to even)")
     p.add_argument("input", type=_existing_file, help="float sparse-vector file")
@@ -424,6 +424,7 @@ def _add_search(subparsers) -> None:
     p.add_argument("--output", required=True, type=Path, help="TREC run file to write")
     p.add_argument("--stats", type=Path, help="JSON file for latency (1 thread, one query at a time) and QPS")
     p.add_argument("--tag", default="splade-core", help="run tag (last column)")
+    _add_allow_model_mismatch(p)
     p.set_defaults(func=_run_search)
 
 
@@ -431,20 +432,25 @@ def _run_search(args) -> None:
     from .io import write_json
     from .retrieve import write_trec_run
     from .retrieve.runs import iter_topk
-    from .retrieve.search import VocabularyMismatch, search_brute_force, search_index
+    from .retrieve.search import search_brute_force, search_index
     from .sparse import SparseVectors
+    from .sparse.vectors import check_pairing
 
     queries = SparseVectors.load(args.queries)
     if args.index:
-        try:
-            doc_ids, doc_idx, scores, stats = search_index(
-                args.index, queries, args.k, args.algorithm, args.threads, measure_latency=args.stats is not None
-            )
-        except VocabularyMismatch as exc:
-            raise SpladeError(f"{args.queries}: {exc}") from None
+        doc_ids, doc_idx, scores, stats = search_index(
+            args.index,
+            queries,
+            args.k,
+            args.algorithm,
+            args.threads,
+            measure_latency=args.stats is not None,
+            queries_path=args.queries,
+            allow_model_mismatch=args.allow_model_mismatch,
+        )
     else:
         docs = SparseVectors.load(args.docs)
-        check_same_vocabulary(queries, docs, args.queries, args.docs)
+        check_pairing(queries, docs, args.queries, args.docs, args.allow_model_mismatch)
         doc_ids, (doc_idx, scores, stats) = docs.ids, search_brute_force(queries, docs, args.k)
     write_trec_run(args.output, iter_topk(queries.ids, doc_ids, doc_idx, scores), args.tag)
     if args.stats:
@@ -452,11 +458,12 @@ def _run_search(args) -> None:
     print(json.dumps({"output": str(args.output), **stats}))
 
 
-def check_same_vocabulary(queries, docs, queries_path, docs_path) -> None:
-    if queries.vocab_size != docs.vocab_size:
-        raise SpladeError(
-            f"vocabulary sizes differ: {queries_path} has {queries.vocab_size} terms, {docs_path} {docs.vocab_size}"
-        )
+def _add_allow_model_mismatch(parser) -> None:
+    parser.add_argument(
+        "--allow-model-mismatch",
+        action="store_true",
+        help="accept queries and documents encoded by different models (refused by default)",
+    )
 
 
 def _add_bm25(subparsers) -> None:
@@ -513,6 +520,7 @@ def _add_evaluate(subparsers) -> None:
         metavar="NAME=SECONDS",
         help="record a stage's wall-clock seconds under NAME (e.g. training_s=229.6); repeated NAMEs add up",
     )
+    _add_allow_model_mismatch(p)
     p.set_defaults(func=_run_evaluate)
 
 
@@ -524,6 +532,7 @@ def _run_evaluate(args) -> None:
     from .retrieve import read_trec_run
     from .retrieve.runs import UngroupedRun, iter_trec_run
     from .sparse import SparseVectors, VectorFile
+    from .sparse.vectors import check_pairing
 
     if (args.queries is None) != (args.docs is None):
         raise SpladeError("--queries and --docs go together (FLOPS needs both)")
@@ -539,7 +548,7 @@ def _run_evaluate(args) -> None:
     if args.queries:
         with VectorFile(args.docs) as docs:  # streamed: its term ids are counted, its weights not read
             queries = SparseVectors.load(args.queries)
-            check_same_vocabulary(queries, docs, args.queries, args.docs)
+            check_pairing(queries, docs, args.queries, args.docs, args.allow_model_mismatch)
             result["sparsity"] = sparsity_stats(queries, docs)
     result["labels"] = dict(_key_value(item, "--label") for item in args.label)
     result["attached"] = {key: value for path in args.attach for key, value in read_json(path).items()}

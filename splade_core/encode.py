@@ -29,6 +29,7 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
+from .data.ids import first_repeat, id_hashes, id_text
 from .errors import SpladeError
 from .io import write_json
 from .model import Splade
@@ -86,11 +87,14 @@ def encode_to_file(
     output: str | os.PathLike,
     options: EncodeOptions = EncodeOptions(),
     meta: dict | None = None,
+    source: str = "the input",
 ) -> dict:
     """Encode the (id, text) pairs of this shard with the `side` ('doc' or 'query') encoder.
 
     `read_rows(start, stop)` yields rows [start, stop) of the `total` (a downloaded corpus seeks
-    to `start`). Returns a summary: rows, non-zeros, seconds, texts per second.
+    to `start`); `source` names where they come from in messages (an id that repeats within a
+    window of rows is refused here; the readers find the others). Returns a summary: rows,
+    non-zeros, seconds, texts per second.
     """
     if options.threads:
         torch.set_num_threads(options.threads)
@@ -132,6 +136,7 @@ def encode_to_file(
                 encoder, tokens, options.batch_size, options.precision, bar.update, projection
             )
             ids = np.asarray([doc_id for doc_id, _ in window], dtype=str)
+            _check_window_ids(ids, resume, side, source)
             blocks.add(resume, SparseVectors(indptr, indices, data, ids, model.vocab_size, meta))
             resume += len(ids)
     rows, nnz = blocks.merge(output, model.vocab_size, meta)
@@ -143,6 +148,21 @@ def encode_to_file(
         "per_second": round((rows - encoded) / max(seconds, 1e-9), 2),
     }
     return {**summary, "resumed_from": start + encoded} if encoded else summary
+
+
+def _check_window_ids(ids: np.ndarray, first_row: int, side: str, source: str) -> None:
+    """SpladeError naming `source` and the rows (counted in the collection) of an id that is not
+    one, or that repeats an earlier one of its window."""
+    kind = "document" if side == "doc" else "query"
+    try:
+        hashes = id_hashes(ids, kind, first_row)
+    except ValueError as exc:
+        raise SpladeError(f"{source}: {exc}") from None
+    repeat = first_repeat(hashes, lambda row: id_text(ids[row]))
+    if repeat is not None:
+        first, second = (first_row + row + 1 for row in repeat)
+        value = id_text(ids[repeat[1]])
+        raise SpladeError(f"{source}: {kind} id {value!r} appears twice (rows {first} and {second})")
 
 
 class _Blocks:

@@ -37,6 +37,7 @@ SIGNIFICANCE_TESTS = ("t-test", "permutation")
 BM25_K1, BM25_B = 0.9, 0.4
 # splade_config.json key of a model whose query side is a bag of the query's tokens.
 INFERENCE_FREE_KEY = "inference_free_query"
+FINGERPRINT_KEY = "model_fingerprint"  # vector files' meta: which weights encoded them (model.identity)
 BUNDLED_MODEL = "bundled/splade-tiny"  # the embedded default model
 BUNDLED_MODELS = {BUNDLED_MODEL: "splade-tiny"}
 _DEVICE = re.compile(r"cpu|mps|cuda(:[0-9]+)?")

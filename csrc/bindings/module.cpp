@@ -87,7 +87,7 @@ inverted_index build(const carray<std::int64_t>& indptr, const carray<std::uint3
                      std::uint32_t vocab_size, const carray<std::uint64_t>& doc_id_offsets,
                      const carray<std::uint8_t>& doc_id_bytes, std::uint32_t block_size, std::uint64_t dense_min_df,
                      double scale, unsigned threads, const std::optional<carray<std::uint32_t>>& doc_order,
-                     const std::string& order_kind, std::uint64_t pass_entries) {
+                     const std::string& order_kind, std::uint64_t pass_entries, const std::string& metadata) {
     splade::build_input in = documents(indptr, indices, data, vocab_size);
     check_1d(doc_id_offsets, "doc_id_offsets");
     check_1d(doc_id_bytes, "doc_id_bytes");
@@ -102,6 +102,7 @@ inverted_index build(const carray<std::int64_t>& indptr, const carray<std::uint3
     options.scale = scale;
     options.threads = threads;
     options.pass_entries = pass_entries;
+    options.metadata = metadata;
     if (doc_order) {
         check_1d(*doc_order, "doc_order");
         if (static_cast<std::size_t>(doc_order->shape(0)) != in.n_docs)
@@ -238,7 +239,8 @@ PYBIND11_MODULE(_index, m) {
         .def_static("build", &build, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("vocab_size"),
                     py::arg("doc_id_offsets"), py::arg("doc_id_bytes"), py::arg("block_size"), py::arg("dense_min_df"),
                     py::arg("scale"), py::arg("threads"), py::arg("doc_order") = py::none(),
-                    py::arg("order_kind") = "given", py::arg("pass_entries") = splade::build_options{}.pass_entries)
+                    py::arg("order_kind") = "given", py::arg("pass_entries") = splade::build_options{}.pass_entries,
+                    py::arg("metadata") = "")
         .def_static(
             "load",
             [](const std::string& path, bool verify) {
@@ -266,6 +268,11 @@ PYBIND11_MODULE(_index, m) {
              [](py::object self) { return view(self.cast<const inverted_index&>().doc_id_offsets(), self); })
         .def("doc_id_bytes",
              [](py::object self) { return view(self.cast<const inverted_index&>().doc_id_bytes(), self); })
+        .def("metadata",
+             [](const inverted_index& index) {
+                 const auto bytes = index.metadata();
+                 return py::bytes(reinterpret_cast<const char*>(bytes.data), bytes.size);
+             })
         .def("doc_order", [](py::object self) -> py::object {
             const auto order = self.cast<const inverted_index&>().doc_order();
             if (order.size == 0) return py::none();

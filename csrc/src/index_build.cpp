@@ -336,6 +336,8 @@ inverted_index inverted_index::build(const build_input& in, const build_options&
         index.order_kind_ = options.order_kind == doc_order_kind::input ? doc_order_kind::given : options.order_kind;
     }
 
+    store->metadata.assign(options.metadata.begin(), options.metadata.end());
+
     index.n_postings_ = n_postings;
     index.n_dense_rows_ = n_dense;
     index.terms_ = {store->terms.data(), store->terms.size()};
@@ -346,6 +348,7 @@ inverted_index inverted_index::build(const build_input& in, const build_options&
     index.doc_id_offsets_ = {store->doc_id_offsets.data(), store->doc_id_offsets.size()};
     index.doc_id_bytes_ = {store->doc_id_bytes.data(), store->doc_id_bytes.size()};
     index.doc_order_ = {store->doc_order.data(), store->doc_order.size()};
+    index.metadata_ = {store->metadata.data(), store->metadata.size()};
     index.storage_ = std::move(store);
     return index;
 }
@@ -365,7 +368,8 @@ std::vector<section_info> inverted_index::sections() const {
             {"block_max", block_max_.bytes()},
             {"doc_id_offsets", doc_id_offsets_.bytes()},
             {"doc_ids", doc_id_bytes_.bytes()},
-            {"doc_order", doc_order_.bytes()}};
+            {"doc_order", doc_order_.bytes()},
+            {"metadata", metadata_.bytes()}};
 }
 
 }  // namespace splade

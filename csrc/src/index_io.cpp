@@ -1,11 +1,12 @@
 // Index file: a fixed little-endian header (magic, format version, byte-order mark, counts,
-// quantization scale, how the doc order was chosen, a table of seven sections with an XXH64
+// quantization scale, how the doc order was chosen, a table of eight sections with an XXH64
 // checksum each, and a checksum of the header itself), then the sections, each 64-byte aligned:
 //   terms (term_entry[vocab]) | blocks (block_meta[]) | postings (packed blocks) |
 //   block_max (uint8[dense rows][doc blocks]) | doc_id_offsets (uint64[n_docs + 1]) | doc_ids (UTF-8) |
-//   doc_order (uint32[n_docs], internal doc -> original row; empty when not reordered)
-// Doc ids are kept in original row order. Version 1 (six sections, no doc order) is refused
-// with a message asking for a rebuild.
+//   doc_order (uint32[n_docs], internal doc -> original row; empty when not reordered) |
+//   metadata (UTF-8 JSON from the caller: the documents' model, collection, quantization)
+// Doc ids are kept in original row order. Earlier versions (1: six sections, 2: no metadata)
+// are refused with a message asking for a rebuild.
 // save() writes a temp file beside the target, fsyncs it and renames it over the target.
 // load() memory-maps the file, checks the header, the section table and every offset and
 // count against the file (always), and the section checksums (unless verify is false).
@@ -31,10 +32,10 @@ namespace splade {
 namespace {
 
 constexpr char file_magic[8] = {'S', 'P', 'L', 'D', 'I', 'D', 'X', '1'};
-constexpr std::uint32_t format_version = 2;  // bump on any layout change
+constexpr std::uint32_t format_version = 3;  // bump on any layout change
 constexpr std::uint32_t byte_order_mark = 0x01020304;
 constexpr std::uint32_t codec_simdbp128 = 1;
-constexpr std::size_t section_count = 7;
+constexpr std::size_t section_count = 8;
 constexpr std::uint64_t section_alignment = 64;
 
 struct section_entry {
@@ -66,7 +67,7 @@ struct file_header {
     section_entry sections[section_count];
     std::uint64_t header_checksum;  // XXH64 of every byte above
 };
-static_assert(sizeof(file_header) == 328, "file_header is an on-disk record");
+static_assert(sizeof(file_header) == 360, "file_header is an on-disk record");
 constexpr std::size_t version_offset = offsetof(file_header, version);
 
 std::uint64_t align_up(std::uint64_t v) { return (v + section_alignment - 1) / section_alignment * section_alignment; }
@@ -239,7 +240,8 @@ void check_sections(const std::string& path, const file_header& h, const mapped_
 void inverted_index::save(const std::string& path) const {
     const std::vector<section_info> infos = sections();
     const void* data[section_count] = {terms_.data,          blocks_.data,       postings_.data, block_max_.data,
-                                       doc_id_offsets_.data, doc_id_bytes_.data, doc_order_.data};
+                                       doc_id_offsets_.data, doc_id_bytes_.data, doc_order_.data,
+                                       metadata_.data};
     file_header h;
     std::memset(&h, 0, sizeof(h));
     std::memcpy(h.magic, file_magic, sizeof(file_magic));
@@ -318,6 +320,7 @@ inverted_index inverted_index::load(const std::string& path, bool verify) {
     auto [offsets, n_offsets] = section(4, sizeof(std::uint64_t));
     auto [ids, n_id_bytes] = section(5, 1);
     auto [order, n_order] = section(6, sizeof(doc_t));
+    auto [metadata, n_metadata] = section(7, 1);
     if (n_terms != h.vocab_size) corrupt(path, "term table size");
     if (h.n_dense_rows > h.vocab_size || n_block_max != h.n_dense_rows * index.n_doc_blocks())
         corrupt(path, "block-max table size");
@@ -333,6 +336,7 @@ inverted_index inverted_index::load(const std::string& path, bool verify) {
     index.doc_id_offsets_ = {reinterpret_cast<const std::uint64_t*>(offsets), n_offsets};
     index.doc_id_bytes_ = {ids, n_id_bytes};
     index.doc_order_ = {reinterpret_cast<const doc_t*>(order), n_order};
+    index.metadata_ = {metadata, n_metadata};
 
     // Every offset and count that a cursor will follow, checked once here.
     const std::uint32_t impact_limit = index.impact_bytes_ == 1 ? 0xFFu : 0xFFFFu;

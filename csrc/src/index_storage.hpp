@@ -42,6 +42,7 @@ struct owned_storage final : inverted_index::storage {
     std::vector<std::uint64_t> doc_id_offsets;
     std::vector<std::uint8_t> doc_id_bytes;
     std::vector<doc_t> doc_order;
+    std::vector<std::uint8_t> metadata;
 };
 
 }  // namespace splade

@@ -114,6 +114,12 @@ class Collection:
     def doc_count(self) -> int:
         return self._source.doc_count()
 
+    @property
+    def docs_file(self) -> str:
+        """The file the documents are read from, for messages (the collection id where no one
+        file holds them: ir_datasets)."""
+        return str(getattr(self._source, "docs_file", None) or self.spec)
+
     def queries(self) -> list[tuple[str, str]]:
         return list(self._source.queries())
 
@@ -248,12 +254,16 @@ class Downloaded:
             except (OSError, ValueError, TypeError):
                 intact = False
             if not intact:
-                raise SpladeError(f"{self.corpus}: {OFFSETS_FILE} does not match {CORPUS_FILE}; download it again")
+                raise SpladeError(f"{self.corpus / OFFSETS_FILE}: does not match {CORPUS_FILE}; download it again")
             self._docs, self._offsets = docs, offsets
 
     def doc_count(self) -> int:
         self._require_docs()
         return self._docs
+
+    @property
+    def docs_file(self) -> Path | None:
+        return self.corpus / CORPUS_FILE if self.corpus else None
 
     expected_doc_count = doc_count
 
@@ -278,7 +288,7 @@ class Downloaded:
                     seen.add(doc_id)
                 yield doc_id, text
             if handle.tell() != int(self._offsets[stop]):
-                raise SpladeError(f"{self.corpus}: {OFFSETS_FILE} does not match {CORPUS_FILE}; download it again")
+                raise SpladeError(f"{self.corpus / OFFSETS_FILE}: does not match {CORPUS_FILE}; download it again")
         if seen is not None:
             seen.check()
 
@@ -293,7 +303,7 @@ class Downloaded:
         self._handle.seek(begin - 1 if begin else 0)
         line = self._handle.read(end - begin + (1 if begin else 0))
         if not line.endswith(b"\n") or line.count(b"\n") != (2 if begin else 1):  # one whole line
-            raise SpladeError(f"{self.corpus}: {OFFSETS_FILE} does not match {CORPUS_FILE}; download it again")
+            raise SpladeError(f"{self.corpus / OFFSETS_FILE}: does not match {CORPUS_FILE}; download it again")
         return _id_and_text(_json_object(line[1:] if begin else line, path, row + 1), path, row + 1, row, "document")
 
     def queries(self) -> Iterator[tuple[str, str]]:
@@ -517,8 +527,12 @@ class BeirFolder:
     def qrels_path(self) -> Path:
         return self.root / "qrels" / f"{self.split}.tsv"
 
+    @property
+    def docs_file(self) -> Path:
+        return self.root / "corpus.jsonl"
+
     def docs(self) -> Iterator[tuple[str, str]]:
-        path = self.root / "corpus.jsonl"
+        path = self.docs_file
         seen = _SeenIds(path, "document")
         for row, (number, record) in enumerate(_records(path)):
             doc_id, text = _id_and_text(record, path, number, row, "document")

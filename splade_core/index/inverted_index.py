@@ -23,6 +23,7 @@ input rows, and equal scores still go to the smaller row.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
@@ -33,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import SpladeError
-from ..io import remove_stale_temps
+from ..io import parse_json, remove_stale_temps
 from . import _index
 
 IndexFormatError = _index.IndexFormatError
@@ -170,6 +171,7 @@ class InvertedIndex:
             raise TypeError("use InvertedIndex.build, InvertedIndex.from_vectors or InvertedIndex.load")
         self._engine = engine
         self._doc_ids: np.ndarray | None = None
+        self._meta: dict | None = None
 
     # ---- construction -------------------------------------------------------------------
 
@@ -186,6 +188,7 @@ class InvertedIndex:
         reorder: str | BPOptions | None = None,
         doc_order=None,
         order_kind: str = "given",
+        meta: dict | None = None,
         **options: Any,
     ) -> InvertedIndex:
         """Index documents given as scipy sparse rows or a tuple (indptr, indices, data).
@@ -204,7 +207,9 @@ class InvertedIndex:
         `bp_min_partition`, `bp_max_depth`, `bp_min_df`, `bp_max_df_ratio` and `bp_seed` set the
         `BPOptions` fields). `doc_order`: a permutation of the rows to index them in instead
         (element i: the row placed at position i, as `bp_order` returns), and `order_kind`
-        what made it, as the file records it: "given" or "bp" (`bp_order`'s).
+        what made it, as the file records it: "given" or "bp" (`bp_order`'s). `meta`: what the
+        documents are (a JSON object: model, collection, quantization; a vector file's `meta`),
+        stored in the file and read back as `InvertedIndex.meta`.
         """
         bp_options = _bp_options(reorder, options)
         codec_options = options
@@ -252,7 +257,10 @@ class InvertedIndex:
             if "pass_entries" not in options
             else {"pass_entries": _positive_int(options["pass_entries"], "pass_entries")}
         )
-        engine = _index.Index.build(indptr, indices, data, vocab_size, offsets, blob, *layout, **passes)
+        metadata = json.dumps(meta or {}, allow_nan=False, sort_keys=True)  # ASCII: \u escapes
+        engine = _index.Index.build(
+            indptr, indices, data, vocab_size, offsets, blob, *layout, **passes, metadata=metadata
+        )
         return cls(engine)
 
     @classmethod
@@ -266,6 +274,7 @@ class InvertedIndex:
             vectors.ids,
             vocab_size=vectors.vocab_size,
             scale=scale,
+            meta=vectors.meta,
             **options,
         )
 
@@ -319,7 +328,9 @@ class InvertedIndex:
         """Memory-map an index file. Header, section table and every offset are always checked;
         `verify` also checks each section's XXH64 checksum (a full read of the file). Without it,
         a corrupted posting payload cannot crash a search but may give wrong results."""
-        return cls(_index.Index.load(os.fspath(path), bool(verify)))
+        index = cls(_index.Index.load(os.fspath(path), bool(verify)))
+        index._read_meta(f"{path} (its metadata)")
+        return index
 
     # ---- search -------------------------------------------------------------------------
 
@@ -390,6 +401,23 @@ class InvertedIndex:
     @property
     def vocab_size(self) -> int:
         return self._engine.vocab_size
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """What the documents are, as given at build time (the indexed vector file's `meta`:
+        model, collection, quantization; {} if nothing was given)."""
+        if self._meta is None:
+            self._read_meta("the index's metadata")
+        return self._meta
+
+    def _read_meta(self, where: str) -> None:
+        try:
+            meta = parse_json(self._engine.metadata() or b"{}", where)
+        except SpladeError as exc:
+            raise IndexFormatError(str(exc)) from None
+        if not isinstance(meta, dict):
+            raise IndexFormatError(f"{where}: not a JSON object")
+        self._meta = meta
 
     @property
     def scale(self) -> float:

@@ -13,13 +13,9 @@ import time
 
 import numpy as np
 
-from ..errors import SpladeError
 from ..sparse import SparseVectors
+from ..sparse.vectors import check_pairing
 from .brute_force import brute_force_search
-
-
-class VocabularyMismatch(SpladeError):
-    """Queries and an index over different vocabularies (the caller names the queries' file)."""
 
 
 def search_index(
@@ -29,15 +25,15 @@ def search_index(
     algorithm: str = "default",
     threads: int = 1,
     measure_latency: bool = True,
+    queries_path: str | os.PathLike = "the queries",
+    allow_model_mismatch: bool = False,
 ):
-    """(doc_ids, doc_idx [nq,k], scores [nq,k], stats) from an index file."""
+    """(doc_ids, doc_idx [nq,k], scores [nq,k], stats) from an index file, once the queries
+    (read from `queries_path`) are known to fit it (`check_pairing`)."""
     from ..index import InvertedIndex
 
     index = InvertedIndex.load(path)
-    if queries.vocab_size != index.vocab_size:
-        raise VocabularyMismatch(
-            f"vocabulary sizes differ: queries have {queries.vocab_size} terms, {path} {index.vocab_size}"
-        )
+    check_pairing(queries, index, queries_path, path, allow_model_mismatch)
     from ..index.inverted_index import DEFAULT_ALGORITHM
 
     ran = DEFAULT_ALGORITHM if algorithm == "default" else algorithm

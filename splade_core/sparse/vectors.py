@@ -40,6 +40,7 @@ import scipy.sparse as sp
 from ..data.ids import check_ids, compact_ids, first_repeat, id_hashes, id_problem, id_text
 from ..errors import SpladeError
 from ..io import atomic_path, file_problem, parse_json, remove_stale_temps, text_problem
+from ..registry import FINGERPRINT_KEY
 
 FORMAT = "splade-core/sparse-vectors"
 VERSION = 1
@@ -453,7 +454,7 @@ def _check_meta(meta, path: Path) -> tuple[int, dict[str, Any]]:
 def check_records(meta: dict[str, Any], dtype: np.dtype) -> None:
     """Raise ValueError naming the key unless the metadata records the code reads have the shape
     it assumes: `quantization` (only on integer impacts) a record with a finite positive `scale`
-    and, if given, the `dtype` of the impacts; `model` a name."""
+    and, if given, the `dtype` of the impacts; `model` and `model_fingerprint` strings."""
     if "quantization" in meta:
         quantization = meta["quantization"]
         if not isinstance(quantization, dict):
@@ -466,9 +467,39 @@ def check_records(meta: dict[str, Any], dtype: np.dtype) -> None:
         if quantization.get("dtype", str(dtype)) != str(dtype):
             stated = quantization["dtype"]
             raise ValueError(f"meta 'quantization' 'dtype' must be that of the impacts ({dtype}), not {stated!r:.60}")
-    model = meta.get("model")
-    if model is not None and not isinstance(model, str):
-        raise ValueError(f"meta 'model' must be a model's name or folder (a string), not {model!r:.60}")
+    for key in ("model", FINGERPRINT_KEY):
+        value = meta.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"meta {key!r} must be a string (a model's name or fingerprint), not {value!r:.60}")
+
+
+def check_pairing(queries, docs, queries_path, docs_path, allow_model_mismatch: bool = False) -> None:
+    """Raise SpladeError naming `queries_path` unless query vectors fit the documents (vectors,
+    a vector file or an index: anything with `vocab_size` and `meta`): the same vocabulary and,
+    unless `allow_model_mismatch`, the same model. Models compare by fingerprint where both
+    files record one (any path a model was loaded from), else by the name they were encoded or
+    imported with; a file that records neither is not compared."""
+    if queries.vocab_size != docs.vocab_size:
+        raise SpladeError(
+            f"{queries_path}: vocabulary of {queries.vocab_size} terms, but {docs_path} has {docs.vocab_size}"
+        )
+    if allow_model_mismatch:
+        return
+    for key in (FINGERPRINT_KEY, "model"):
+        ours, theirs = queries.meta.get(key), docs.meta.get(key)
+        if ours is not None and theirs is not None:
+            if ours != theirs:
+                raise SpladeError(
+                    f"{queries_path}: encoded by model {_model_name(queries.meta)}, but {docs_path} by "
+                    f"{_model_name(docs.meta)} (pass --allow-model-mismatch if that is meant)"
+                )
+            return
+
+
+def _model_name(meta: dict[str, Any]) -> str:
+    name = repr(meta.get("model", "?"))
+    fingerprint = meta.get(FINGERPRINT_KEY)
+    return f"{name} ({fingerprint[:19]}…)" if isinstance(fingerprint, str) else name
 
 
 def _check_headers(headers: dict[str, tuple[tuple, np.dtype]], vocab_size: int) -> tuple[int, int]:

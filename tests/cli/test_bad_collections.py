@@ -5,6 +5,7 @@ outside int32, manifests of the wrong shape, messages that named no file)."""
 
 import hashlib
 import json
+import re
 import shutil
 
 import numpy as np
@@ -331,12 +332,38 @@ def test_encoding_queries_with_a_repeated_id_names_the_file_and_both_lines(beir,
     assert not output.exists()
 
 
+@pytest.mark.parametrize("downloaded_folder", [False, True])
+def test_encoding_documents_with_a_repeated_id_in_one_window_names_the_corpus_file(
+    beir, downloaded, tmp_path, downloaded_folder
+):
+    """A repeat inside one window of rows is met before the reader's own end-of-pass check."""
+    if downloaded_folder:
+        folder, corpus = downloaded
+        first = json.loads(_line(corpus / "corpus.jsonl", 1))["_id"]
+        _rewrite_corpus(folder, corpus, 3, json.dumps({"_id": first, "text": "a repeat"}))
+    else:
+        folder = corpus = beir
+        _duplicate_first_id(beir / "corpus.jsonl", 3)
+    output = tmp_path / "d.npz"
+    done = _splade("encode", "--collection", str(folder), "--side", "doc", "--output", str(output), "--no-progress")
+    line = _one_error_line(done, "encode")
+    # the window's check (rows) or, where the reader ran ahead of the encoder, the reader's (lines)
+    assert re.search(
+        rf"{re.escape(str(corpus / 'corpus.jsonl'))}(:3)?: document id .* twice \((rows|lines) 1 and 3\)", line
+    )
+    assert not output.exists()
+
+
+def _line(path, number):
+    return path.read_text().splitlines()[number - 1]
+
+
 def test_offsets_that_do_not_index_the_lines_are_named(downloaded, tmp_path):
     folder, corpus = downloaded
     offsets = np.load(corpus / "corpus.offsets.npy")
     np.save(corpus / "corpus.offsets.npy", offsets[[0, 2, 1, *range(3, len(offsets))]])  # same size, out of order
     line = _one_error_line(_bm25(folder, tmp_path), "bm25")
-    assert f"{corpus}: corpus.offsets.npy does not match corpus.jsonl" in line
+    assert f"{corpus}/corpus.offsets.npy: does not match corpus.jsonl" in line
 
 
 def test_a_document_read_alone_checks_that_its_offsets_frame_one_line(downloaded):
@@ -351,5 +378,5 @@ def test_a_document_read_alone_checks_that_its_offsets_frame_one_line(downloaded
     )
     offsets[1:-1] += 1  # each start one byte late: sizes and order still agree
     np.save(corpus / "corpus.offsets.npy", offsets)
-    with pytest.raises(SpladeError, match="corpus.offsets.npy does not match corpus.jsonl"):
+    with pytest.raises(SpladeError, match="corpus.offsets.npy: does not match corpus.jsonl"):
         load_collection(str(folder)).doc_at(3)

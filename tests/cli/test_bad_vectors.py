@@ -140,7 +140,8 @@ META_PROBLEMS = {
     "scale-nan": ({"quantization": {"scale": float("nan")}}, "'scale' must be a finite positive"),
     "scale-infinite": ({"quantization": {"scale": float("inf")}}, "'scale' must be a finite"),
     "dtype-other": ({"quantization": {"scale": 100, "dtype": "uint8"}}, "'dtype' must be that of the impacts"),
-    "model-number": ({"model": 5}, "meta 'model' must be a model's name"),
+    "model-number": ({"model": 5}, "meta 'model' must be a string"),
+    "fingerprint-list": ({"model_fingerprint": ["sha256:0"]}, "meta 'model_fingerprint' must be a string"),
     "vocab-size-string": ({"vocab_size": "30522"}, "meta 'vocab_size' '30522' is not in"),
 }
 BAD_IDS = {

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 from splade_core.cli import main
 from splade_core.data import load_collection
+from splade_core.index import InvertedIndex
 from splade_core.retrieve import read_trec_run
 from splade_core.sparse import SparseVectors
 
@@ -164,7 +166,7 @@ def test_mismatched_vocabulary_sizes_are_one_line_errors(pipeline, tmp_path, cap
         ]
     )
     assert code == 2
-    assert "vocabulary sizes differ" in capsys.readouterr().err
+    assert "small.npz: vocabulary of" in capsys.readouterr().err
     assert not (tmp_path / "r.trec").exists()
 
 
@@ -216,6 +218,52 @@ def test_a_reordered_index_gives_the_brute_force_run(pipeline, tmp_path):
         assert main([*search, "--algorithm", "bmp", "--output", f"{out}/{reorder}.trec"]) == 0
     assert json.loads((out / "bp.json").read_text())["doc_order"] == "bp"
     assert read_trec_run(out / "bp.trec") == read_trec_run(out / "none.trec") == read_trec_run(pipeline / "quant.trec")
+
+
+def test_queries_of_another_model_are_refused_unless_allowed(pipeline, tiny_beir, tmp_path, capsys):
+    """The index records its documents' model; queries from another model with the same
+    vocabulary are refused, while the same model loaded by another path is not."""
+    index = tmp_path / "index.bin"
+    assert main(["index", f"{pipeline}/docs.q.npz", "--output", str(index)]) == 0
+    docs_meta = SparseVectors.load(pipeline / "docs.q.npz").meta
+    assert {key: InvertedIndex.load(index).meta[key] for key in docs_meta} == docs_meta
+    assert docs_meta["model_fingerprint"].startswith("sha256:")
+    other = tmp_path / "other-model"
+    model = AutoModelForMaskedLM.from_pretrained(EMBEDDED_MODEL)
+    with torch.no_grad():
+        model.get_output_embeddings().bias.add_(0.01)
+    model.save_pretrained(other)
+    AutoTokenizer.from_pretrained(EMBEDDED_MODEL).save_pretrained(other)
+    encode = ["encode", "--collection", str(tiny_beir), "--side", "query", "--no-progress"]
+    for name, model_path in (("same", EMBEDDED_MODEL), ("other", other)):
+        assert main([*encode, "--model", str(model_path), "--output", f"{tmp_path}/{name}.npz"]) == 0
+        assert main(["quantize", f"{tmp_path}/{name}.npz", "--output", f"{tmp_path}/{name}.q.npz"]) == 0
+    search = ["search", "--index", str(index), "--k", "10", "--output", f"{tmp_path}/run.trec"]
+    assert main([*search, "--queries", f"{tmp_path}/same.q.npz"]) == 0  # another path, the same weights
+    assert read_trec_run(tmp_path / "run.trec") == read_trec_run(pipeline / "quant.trec")
+    capsys.readouterr()
+    for argv in (
+        [*search, "--queries", f"{tmp_path}/other.q.npz"],
+        ["search", "--docs", f"{pipeline}/docs.npz", "--queries", f"{tmp_path}/other.npz", "--output", "x.trec"],
+        [
+            "evaluate",
+            "--run",
+            f"{pipeline}/float.trec",
+            "--collection",
+            str(tiny_beir),
+            "--queries",
+            f"{tmp_path}/other.npz",
+            "--docs",
+            f"{pipeline}/docs.npz",
+            "--output",
+            f"{tmp_path}/e.json",
+        ],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and re.search(r"other(\.q)?\.npz: encoded by model '", err), err
+    assert not (tmp_path / "e.json").exists()
+    assert main([*search, "--queries", f"{tmp_path}/other.q.npz", "--allow-model-mismatch"]) == 0
 
 
 def test_search_statistics_name_the_algorithm_that_ran(pipeline, tmp_path):

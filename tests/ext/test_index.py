@@ -281,7 +281,16 @@ def test_stats_repr_and_len(collection):
     stats = index.stats()
     assert stats["docs"] == len(index) == docs.shape[0] and stats["postings"] == docs.nnz
     assert stats["terms"] == docs.shape[1] and stats["scale"] == 50.0
-    assert set(stats["bytes"]) == {"terms", "blocks", "postings", "block_max", "doc_id_offsets", "doc_ids", "doc_order"}
+    assert set(stats["bytes"]) == {
+        "terms",
+        "blocks",
+        "postings",
+        "block_max",
+        "doc_id_offsets",
+        "doc_ids",
+        "doc_order",
+        "metadata",
+    }
     assert stats["total_bytes"] >= sum(stats["bytes"].values())
     assert stats["doc_order"] is None and stats["bytes"]["doc_order"] == 0 and index.doc_order is None
     assert "InvertedIndex(docs=3000" in repr(index) and "doc_order" not in repr(index)

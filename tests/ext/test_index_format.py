@@ -94,10 +94,10 @@ def test_flipped_bytes_are_rejected(small, saved, tmp_path):
 def test_other_format_versions_are_refused_clearly(saved, tmp_path):
     data = bytearray(saved[1])
     other = tmp_path / "v1.spl"
-    for version in (1, 3):
+    for version in (1, 2, 4):
         data[8:12] = version.to_bytes(4, "little")
-        other.write_bytes(bytes(data[:288]))  # a version-1 header is shorter
-        with pytest.raises(IndexFormatError, match=f"version {version}, this build reads 2 \\(rebuild"):
+        other.write_bytes(bytes(data[:288]))  # earlier headers are shorter
+        with pytest.raises(IndexFormatError, match=f"version {version}, this build reads 3 \\(rebuild"):
             InvertedIndex.load(other)
 
 

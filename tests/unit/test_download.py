@@ -261,7 +261,7 @@ def test_a_damaged_offsets_index_is_named(tiny_beir, tmp_path):
     offsets = Path(summary["corpus"]["path"]) / "corpus.offsets.npy"
     manifest = json.loads((offsets.parent / "manifest.json").read_text())
     offsets.write_bytes(b"\x93NUMPY garbage".ljust(manifest["files"]["corpus.offsets.npy"]["bytes"], b"\x00"))
-    with pytest.raises(SpladeError, match="corpus.offsets.npy does not match corpus.jsonl; download it again"):
+    with pytest.raises(SpladeError, match="corpus.offsets.npy: does not match corpus.jsonl; download it again"):
         load_collection(summary["topics"]["path"])
 
 

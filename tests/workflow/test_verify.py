@@ -59,7 +59,11 @@ def test_a_broken_expected_file_stops_the_plan_with_one_line(tmp_path, test_conf
     ]
 
 
-def test_without_an_expected_file_verify_has_nothing_to_check(tmp_path, test_config):
-    config = {**test_config, "report": {"expected": None}}
-    result = snakemake(tmp_path, "verify", "-n", "--configfile", str(write_config(tmp_path, config)), timeout=120)
-    assert result.returncode == 0 and "verify_results" not in planned_jobs(result)
+def test_verify_without_expected_figures_fails_at_plan_time(tmp_path, test_config):
+    config = write_config(tmp_path, {**test_config, "report": {"expected": None}})
+    result = snakemake(tmp_path, "verify", "-n", "--configfile", str(config), timeout=120)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("invalid config")]
+    assert result.returncode != 0 and lines == [
+        "invalid config: report.expected: names no file of expected figures, so `snakemake verify` would check nothing"
+    ]
+    assert snakemake(tmp_path, "all", "-n", "--configfile", str(config), timeout=120).returncode == 0

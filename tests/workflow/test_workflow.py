@@ -534,10 +534,3 @@ def test_a_config_file_giving_a_key_twice_stops_the_plan(tmp_path, test_config):
     assert re.fullmatch(
         rf"invalid config: {re.escape(str(configfile))}: line \d+: key 'splade-tiny' is given twice", lines[0]
     )
-
-
-def test_verify_without_expected_figures_fails_saying_nothing_was_checked(tmp_path, test_config):
-    config = {**test_config, "report": {}}
-    result = snakemake(tmp_path, "verify", "--cores", "1", "--configfile", str(write_config(tmp_path, config)))
-    assert result.returncode != 0
-    assert "report.expected names no file of expected figures, so nothing was checked" in result.stderr

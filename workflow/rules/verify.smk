@@ -22,9 +22,12 @@ if EXPECTED is not None:
 
 
 def all_verifications():
-    """One verify file per dataset; none without an expected file."""
+    """One verify file per dataset; with no expected file, an exit naming the key."""
     if EXPECTED is None:
-        return []
+        sys.exit(
+            "invalid config: report.expected: names no file of expected figures, so `snakemake verify`"
+            " would check nothing"
+        )
     return [path("verify", dataset=dataset) for dataset in STUDY.datasets]
 
 

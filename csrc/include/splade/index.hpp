@@ -59,6 +59,9 @@ struct build_options {
     // input order). Searches still return row indices and break ties by the smaller row.
     const std::uint32_t* doc_order = nullptr;
     doc_order_kind order_kind = doc_order_kind::input;
+    // What the documents are (the caller's UTF-8 JSON: model, collection, quantization), stored
+    // as is and never interpreted here.
+    std::string metadata;
 };
 
 // Checks indptr (n_docs + 1 non-decreasing offsets from 0 to nnz) and that every term id is
@@ -89,6 +92,7 @@ public:
     // Internal doc index -> original row, or null when the index keeps the input order.
     const doc_t* doc_map() const { return doc_order_.size ? doc_order_.data : nullptr; }
     array_view<doc_t> doc_order() const { return doc_order_; }
+    array_view<std::uint8_t> metadata() const { return metadata_; }
 
     const term_entry& term(std::uint32_t t) const { return terms_[t]; }
     posting_list postings(std::uint32_t t) const;
@@ -126,6 +130,7 @@ private:
     array_view<std::uint64_t> doc_id_offsets_;
     array_view<std::uint8_t> doc_id_bytes_;
     array_view<doc_t> doc_order_;  // empty unless reordered
+    array_view<std::uint8_t> metadata_;
     std::shared_ptr<const storage> storage_;
 };
 
