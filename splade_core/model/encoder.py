@@ -1,5 +1,6 @@
 """SPLADE encoders: a masked-LM and its tokenizer turning texts into vocabulary-sized vectors
-(pooling in `splade_core.model.pooling`), and `Splade`, the document and query sides of a model.
+(pooling in `splade_core.model.pooling`), and `Splade`, the document and query sides of a model,
+whose folders sentence-transformers' SparseEncoder loads too (`sentence_transformers_format`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from torch import nn
 from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedTokenizerBase
 
 from ..errors import SpladeError
+from ..io import write_json
 from ..registry import BUNDLED_MODELS, INFERENCE_FREE_KEY, POOLINGS, resolve_model  # noqa: F401  (re-exported)
 from .pooling import VocabularyProjection, hidden_states, splade_pool
 from .precision import autocast
+from .sentence_transformers_format import MODULES_FILE, StaticQuery, read_layout, read_static_query, write_files
 
 SPLADE_CONFIG = "splade_config.json"
 QUERY_ENCODER_DIR = "query_encoder"
@@ -128,6 +131,16 @@ def _read_splade_config(path: Path) -> dict:
     return saved
 
 
+def added_tokens(tokenizer: PreTrainedTokenizerBase) -> tuple[int, int]:
+    """How many tokens the tokenizer adds before and after a text's own ([CLS] and [SEP]: 1, 1)."""
+    plain = tokenizer("splade", add_special_tokens=False)["input_ids"]
+    full = tokenizer("splade")["input_ids"]
+    for start in range(len(full) - len(plain) + 1):
+        if full[start : start + len(plain)] == plain:
+            return start, len(full) - start - len(plain)
+    raise SpladeError(f"cannot tell which tokens the {type(tokenizer).__name__} adds around a text")
+
+
 def bag_of_tokens(
     input_ids: torch.Tensor, attention_mask: torch.Tensor, vocab_size: int, special_ids: torch.Tensor
 ) -> torch.Tensor:
@@ -166,29 +179,77 @@ class BagOfTokensEncoder(nn.Module):
         """The bag of tokens; precision and projection settings do not apply (no model runs)."""
         return self(input_ids, attention_mask)
 
+    def token_weights(self) -> torch.Tensor:
+        """Each vocabulary token's weight in a query vector: 1.0, special tokens 0.0."""
+        weights = torch.ones(self.vocab_size)
+        special = self.special_ids.cpu()
+        weights[special[special < self.vocab_size]] = 0.0
+        return weights
+
+
+def static_weights(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor, weights: torch.Tensor, added: tuple[int, int]
+) -> torch.Tensor:
+    """Query vectors of static token weights: weights[t] at each distinct token t of a text,
+    leaving out the `added` (before, after) tokens of each row's real ones ([CLS], [SEP])."""
+    real = attention_mask.bool()
+    rank = torch.cumsum(real, dim=1)  # 1-based position among the row's real tokens
+    keep = real & (rank > added[0]) & (rank <= real.sum(dim=1, keepdim=True) - added[1])
+    vectors = torch.zeros(input_ids.shape[0], len(weights), dtype=torch.float32, device=input_ids.device)
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device).unsqueeze(1).expand_as(input_ids)
+    ids = input_ids[keep]
+    vectors[rows[keep], ids] = weights.to(input_ids.device, torch.float32)[ids]
+    return vectors
+
+
+class StaticWeightsEncoder(BagOfTokensEncoder):
+    """An inference-free query side with a weight per vocabulary token, as sentence-transformers'
+    SparseStaticEmbedding computes it (e.g. IDF weights): weights[t] at each distinct token t of
+    the query's text, every token (special or not) weighted by the table, and no model runs.
+    SparseStaticEmbedding tokenizes without the tokens the tokenizer adds around a text; here the
+    text is tokenized with them (max_length counts them) and they are left out by position, so a
+    text that spells one out ("[SEP]") keeps it, as there."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, weights: torch.Tensor, max_length: int = 64):
+        super().__init__(tokenizer, len(weights), max_length)
+        self.register_buffer("weights", weights.detach().float())
+        self.added = added_tokens(tokenizer)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **inputs) -> torch.Tensor:
+        return static_weights(input_ids, attention_mask, self.weights, self.added)
+
+    def token_weights(self) -> torch.Tensor:
+        return self.weights.cpu()
+
 
 class Splade(nn.Module):
     """A document encoder and a query encoder: shared (one model), separate, or inference-free
-    (a bag of the query's tokens)."""
+    (a bag of the query's tokens: `query_bag`, by default 1.0 per token)."""
 
     def __init__(
         self,
         doc_encoder: SpladeEncoder,
         query_encoder: SpladeEncoder | None = None,
         inference_free_query: bool = False,
+        query_bag: BagOfTokensEncoder | None = None,
     ):
         super().__init__()
         if inference_free_query and query_encoder is not None:
             raise SpladeError("an inference-free query side has no query encoder")
+        if query_bag is not None and not inference_free_query:
+            raise SpladeError("a bag of query tokens is an inference-free query side: set inference_free_query")
         self.doc_encoder = doc_encoder
         self.separate = query_encoder is not None
         self.inference_free_query = inference_free_query
         self.query_encoder = query_encoder if query_encoder is not None else doc_encoder
-        self._bag = BagOfTokensEncoder(doc_encoder.tokenizer, doc_encoder.vocab_size) if inference_free_query else None
-        if self.query_encoder.vocab_size != doc_encoder.vocab_size:
+        if inference_free_query and query_bag is None:
+            query_bag = BagOfTokensEncoder(doc_encoder.tokenizer, doc_encoder.vocab_size)
+        self._bag = query_bag
+        self._query_max_length = query_bag.max_length if query_bag is not None else 64  # until set
+        query_vocab = (self._bag if self._bag is not None else self.query_encoder).vocab_size
+        if query_vocab != doc_encoder.vocab_size:
             raise SpladeError(
-                f"query encoder vocabulary ({self.query_encoder.vocab_size}) differs from "
-                f"the document encoder's ({doc_encoder.vocab_size})"
+                f"query side vocabulary ({query_vocab}) differs from the document encoder's ({doc_encoder.vocab_size})"
             )
 
     @classmethod
@@ -199,17 +260,21 @@ class Splade(nn.Module):
         doc_max_length: int | None = None,
         query_max_length: int | None = None,
     ) -> Splade:
-        """Load a model saved by `save_pretrained`, or any HF masked-LM as a shared encoder.
+        """Load a model saved by `save_pretrained`, a sentence-transformers SparseEncoder folder, or
+        any HF masked-LM as a shared encoder.
 
-        Settings not given come from the directory's `splade_config.json` (which also says
-        whether queries are inference-free), else defaults (max pooling, 256 document tokens,
-        64 query tokens).
+        Settings not given come from the folder's SparseEncoder files (modules.json: pooling, max
+        lengths, query side; `sentence_transformers_format`), else its `splade_config.json` (which
+        also says whether queries are inference-free), else defaults (max pooling, 256 document
+        tokens, 64 query tokens). Where both files set one, they must agree.
         """
         path = Path(name_or_path)
         saved = _read_splade_config(path / SPLADE_CONFIG)
         inference_free = saved.get(INFERENCE_FREE_KEY, False)
         if not isinstance(inference_free, bool):
             raise SpladeError(f"{path / SPLADE_CONFIG}: {INFERENCE_FREE_KEY} must be true or false")
+        if (path / MODULES_FILE).is_file():
+            return cls._from_sparse_encoder_files(path, saved, pooling, doc_max_length, query_max_length)
         pooling = pooling or saved.get("pooling", "max")
         doc_max_length = doc_max_length or saved.get("doc_max_length", 256)
         query_max_length = query_max_length or saved.get("query_max_length", 64)
@@ -219,6 +284,39 @@ class Splade(nn.Module):
             query_encoder = SpladeEncoder.from_pretrained(path / QUERY_ENCODER_DIR, pooling, query_max_length)
         model = cls(doc_encoder, query_encoder, inference_free_query=inference_free)
         model.query_max_length = query_max_length
+        return model
+
+    @classmethod
+    def _from_sparse_encoder_files(cls, path: Path, saved: dict, pooling, doc_max_length, query_max_length) -> Splade:
+        layout = read_layout(path)
+        doc, query = layout.doc, layout.query
+        if query is not None and not query.static and query.pooling != doc.pooling:
+            where = path / MODULES_FILE
+            raise SpladeError(f"{where}: queries pool by {query.pooling}, documents by {doc.pooling}: one per model")
+        doc_encoder = SpladeEncoder.from_pretrained(doc.folder, pooling or doc.pooling)
+        found = {
+            "pooling": doc.pooling,
+            "doc_max_length": doc.max_length or _tokenizer_max_length(doc_encoder),
+            "separate_query_encoder": query is not None and not query.static,
+            INFERENCE_FREE_KEY: query is not None and query.static,
+        }
+        query_encoder = bag = None
+        if query is None:  # one module, one max length: splade_config.json's, else the document one
+            found["query_max_length"] = saved.get("query_max_length", found["doc_max_length"])
+        elif query.static:
+            static = read_static_query(query.folder, doc_encoder.vocab_size)
+            bag = StaticWeightsEncoder(static.tokenizer, static.weights)
+            found["query_max_length"] = static.max_length + sum(bag.added)
+        else:
+            query_encoder = SpladeEncoder.from_pretrained(query.folder, pooling or doc.pooling)
+            found["query_max_length"] = query.max_length or _tokenizer_max_length(query_encoder)
+        for key, value in found.items():
+            if key in saved and saved[key] != value:
+                where = path / SPLADE_CONFIG
+                raise SpladeError(f"{where}: {key} is {saved[key]!r}, but {MODULES_FILE} and its modules say {value!r}")
+        doc_encoder.max_length = doc_max_length or found["doc_max_length"]
+        model = cls(doc_encoder, query_encoder, inference_free_query=bag is not None, query_bag=bag)
+        model.query_max_length = query_max_length or found["query_max_length"]
         return model
 
     @property
@@ -263,9 +361,26 @@ class Splade(nn.Module):
         }
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
-        """HF layout: the document (or shared) encoder at the top, a query encoder beside it."""
+        """HF layout: the document (or shared) encoder at the top, a query encoder beside it, and
+        the files with which sentence-transformers' SparseEncoder loads the folder as it is
+        (`sentence_transformers_format`, which says what it gives differently: long queries of a
+        shared encoder)."""
         directory = Path(directory)
         self.doc_encoder.save_pretrained(directory)
         if self.separate:
             self.query_encoder.save_pretrained(directory / QUERY_ENCODER_DIR)
-        (directory / SPLADE_CONFIG).write_text(json.dumps(self.config_dict(), indent=2) + "\n")
+        write_json(directory / SPLADE_CONFIG, self.config_dict())
+        static = None
+        if self._bag is not None:
+            content = self.query_max_length - sum(added_tokens(self._bag.tokenizer))
+            static = StaticQuery(self._bag.tokenizer, self._bag.token_weights(), content)
+        query_dir = QUERY_ENCODER_DIR if self.separate else None
+        write_files(directory, self.pooling, self.doc_max_length, query_dir, self.query_max_length, static)
+
+
+def _tokenizer_max_length(encoder: SpladeEncoder) -> int:
+    """sentence-transformers' max length where its files set none: the tokenizer's, capped at the
+    model's positions."""
+    positions = getattr(encoder.mlm.config, "max_position_embeddings", -1)
+    limit = encoder.tokenizer.model_max_length
+    return min(limit, positions) if positions and positions > 0 else limit

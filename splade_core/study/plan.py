@@ -60,6 +60,7 @@ LAYOUT = {
     "verify": "verify/{dataset}.txt",
     "export_docs": "export/{corpus}/{model}/{setting}/{prune}/{format}/docs.{ext}",
     "export_queries": "export/{dataset}/{model}/{setting}/anserini/queries.{ext}",
+    "hub": "hub/{model}/{setting}",  # a fine-tuned model, its card holding the study's figures
     "report": "report",
     "logs": "logs",
     "benchmarks": "benchmarks",

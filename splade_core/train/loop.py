@@ -385,10 +385,7 @@ class _Trainer:
         """The final model, written into a temporary folder and renamed into place."""
         tmp = self.output / f".tmp-model-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        self.splade.save_pretrained(tmp)
-        splade_config = json.loads((tmp / SPLADE_CONFIG).read_text())
-        splade_config[INFERENCE_FREE_KEY] = self.config.inference_free_query
-        (tmp / SPLADE_CONFIG).write_text(json.dumps(splade_config, indent=2) + "\n")
+        self.splade.save_pretrained(tmp)  # its query side is the one trained (`load_splade`)
         training = {
             "format": "splade-core/training-config",
             "version": 1,

@@ -10,7 +10,7 @@ from torch import nn
 
 from ..errors import SpladeError
 from ..model import Splade
-from ..model.encoder import bag_of_tokens
+from ..model.encoder import BagOfTokensEncoder, bag_of_tokens
 from ..model.pooling import training_vectors
 from .config import TrainConfig, resolve_model
 
@@ -28,6 +28,13 @@ def load_splade(config: TrainConfig) -> Splade:
     if config.separate_query_encoder and not model.separate:
         model = Splade(model.doc_encoder, copy.deepcopy(model.doc_encoder))
         model.query_max_length = config.query_max_length
+    if config.inference_free_query != model.inference_free_query:  # the query side it trains, and saves
+        model = Splade(model.doc_encoder, inference_free_query=config.inference_free_query)
+        model.query_max_length = config.query_max_length
+    elif config.inference_free_query:
+        binary = BagOfTokensEncoder(model.doc_encoder.tokenizer, model.vocab_size).token_weights()
+        if not torch.equal(model.encoder_for("query")[0].token_weights(), binary):
+            raise SpladeError(f"{config.model}: its query side weights tokens; training scores 1.0 per query token")
     return model
 
 

@@ -108,3 +108,37 @@ rule export_queries:
     shell:
         "splade export {input.vectors} --format anserini --queries --query-format {wildcards.ext}"
         " --model {params.model:q} --no-progress --output {output} > {log} 2>&1"
+
+
+# Hub-ready model folders (`snakemake hub`, not part of `all`): each fine-tuned model copied with
+# its card's `model-index` filled from every dataset's summary (its unpruned rows). The folder
+# loads with splade-core and sentence-transformers' SparseEncoder alike.
+def all_hub_models():
+    return [
+        path("hub", model=model, setting=setting.id)
+        for model, setting in STUDY.model_settings()
+        if setting.fine_tuned
+    ]
+
+
+rule publish_model:
+    input:
+        model=lambda wildcards: path(
+            "model", model=wildcards.model, setting=wildcards.setting
+        ),
+        summaries=[
+            f"{path('summary', dataset=dataset)}.csv" for dataset in STUDY.datasets
+        ],
+    output:
+        directory(path("hub")),
+    log:
+        STUDY.log("publish_model", "{model}/{setting}"),
+    resources:
+        mem_mb=500,
+        runtime=10,
+    params:
+        dataset_ids={
+            dataset: STUDY.collection_of(dataset) for dataset in STUDY.datasets
+        },
+    script:
+        "../scripts/publish_model.py"
