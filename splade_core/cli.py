@@ -239,20 +239,10 @@ def _run_encode(args) -> None:
 
 
 def load_model(name_or_path: str, pooling=None, doc_max_length=None, query_max_length=None):
-    """A Splade model from an HF id, a local folder, or bundled/<name>."""
-    from .model import Splade, resolve_model
-    from .registry import local_path
+    """A Splade model from an HF id, a local folder, or bundled/<name> (`Splade.load`)."""
+    from .model import Splade
 
-    source = resolve_model(name_or_path)
-    folder = local_path(source)
-    if folder is not None and not folder.is_dir():
-        raise SpladeError(f"unknown model path {name_or_path!r}: no such directory")
-    return Splade.from_pretrained(
-        folder or source,
-        pooling=pooling,
-        doc_max_length=doc_max_length,
-        query_max_length=query_max_length,
-    )
+    return Splade.load(name_or_path, pooling, doc_max_length, query_max_length)
 
 
 def _add_merge(subparsers) -> None:

@@ -46,3 +46,17 @@ RUN_SUMMARY: list[str] = []
 def pytest_terminal_summary(terminalreporter):
     for line in RUN_SUMMARY:
         terminalreporter.write_line(line)
+
+
+def another_model(folder: Path) -> Path:
+    """The embedded model with its output bias shifted: the same vocabulary and tokenizer, other
+    weights (so other vectors and another fingerprint), saved at `folder`."""
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    mlm = AutoModelForMaskedLM.from_pretrained(EMBEDDED_MODEL)
+    with torch.no_grad():
+        mlm.get_output_embeddings().bias.add_(0.01)
+    mlm.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(EMBEDDED_MODEL).save_pretrained(folder)
+    return folder

@@ -15,7 +15,13 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedTokenize
 
 from ..errors import SpladeError
 from ..io import write_json
-from ..registry import BUNDLED_MODELS, INFERENCE_FREE_KEY, POOLINGS, resolve_model  # noqa: F401  (re-exported)
+from ..registry import (  # noqa: F401  (BUNDLED_MODELS, POOLINGS, resolve_model: re-exported)
+    BUNDLED_MODELS,
+    INFERENCE_FREE_KEY,
+    POOLINGS,
+    local_path,
+    resolve_model,
+)
 from .pooling import VocabularyProjection, hidden_states, splade_pool
 from .precision import autocast
 from .sentence_transformers_format import MODULES_FILE, StaticQuery, read_layout, read_static_query, write_files
@@ -285,6 +291,22 @@ class Splade(nn.Module):
         model = cls(doc_encoder, query_encoder, inference_free_query=inference_free)
         model.query_max_length = query_max_length
         return model
+
+    @classmethod
+    def load(
+        cls,
+        spec: str | os.PathLike,
+        pooling: str | None = None,
+        doc_max_length: int | None = None,
+        query_max_length: int | None = None,
+    ) -> Splade:
+        """`from_pretrained` of a model as users name it: an HF id, a local folder, or
+        `bundled/<name>`; a local path that is no folder is a SpladeError naming it."""
+        source = resolve_model(str(spec))
+        folder = local_path(source)
+        if folder is not None and not folder.is_dir():
+            raise SpladeError(f"unknown model path {str(spec)!r}: no such directory")
+        return cls.from_pretrained(folder or source, pooling, doc_max_length, query_max_length)
 
     @classmethod
     def _from_sparse_encoder_files(cls, path: Path, saved: dict, pooling, doc_max_length, query_max_length) -> Splade:

@@ -473,12 +473,15 @@ def check_records(meta: dict[str, Any], dtype: np.dtype) -> None:
             raise ValueError(f"meta {key!r} must be a string (a model's name or fingerprint), not {value!r:.60}")
 
 
-def check_pairing(queries, docs, queries_path, docs_path, allow_model_mismatch: bool = False) -> None:
+def check_pairing(
+    queries, docs, queries_path, docs_path, allow_model_mismatch: bool = False, override: str = "--allow-model-mismatch"
+) -> None:
     """Raise SpladeError naming `queries_path` unless query vectors fit the documents (vectors,
     a vector file or an index: anything with `vocab_size` and `meta`): the same vocabulary and,
     unless `allow_model_mismatch`, the same model. Models compare by fingerprint where both
     files record one (any path a model was loaded from), else by the name they were encoded or
-    imported with; a file that records neither is not compared."""
+    imported with; a file that records neither is not compared. `override` names the way
+    around it in the message."""
     if queries.vocab_size != docs.vocab_size:
         raise SpladeError(
             f"{queries_path}: vocabulary of {queries.vocab_size} terms, but {docs_path} has {docs.vocab_size}"
@@ -491,7 +494,7 @@ def check_pairing(queries, docs, queries_path, docs_path, allow_model_mismatch: 
             if ours != theirs:
                 raise SpladeError(
                     f"{queries_path}: encoded by model {_model_name(queries.meta)}, but {docs_path} by "
-                    f"{_model_name(docs.meta)} (pass --allow-model-mismatch if that is meant)"
+                    f"{_model_name(docs.meta)} (pass {override} if that is meant)"
                 )
             return
 

@@ -15,7 +15,7 @@ from splade_core.index import InvertedIndex
 from splade_core.retrieve import read_trec_run
 from splade_core.sparse import SparseVectors
 
-from ..conftest import EMBEDDED_MODEL
+from ..conftest import EMBEDDED_MODEL, another_model
 
 
 @pytest.fixture(scope="module")
@@ -228,12 +228,7 @@ def test_queries_of_another_model_are_refused_unless_allowed(pipeline, tiny_beir
     docs_meta = SparseVectors.load(pipeline / "docs.q.npz").meta
     assert {key: InvertedIndex.load(index).meta[key] for key in docs_meta} == docs_meta
     assert docs_meta["model_fingerprint"].startswith("sha256:")
-    other = tmp_path / "other-model"
-    model = AutoModelForMaskedLM.from_pretrained(EMBEDDED_MODEL)
-    with torch.no_grad():
-        model.get_output_embeddings().bias.add_(0.01)
-    model.save_pretrained(other)
-    AutoTokenizer.from_pretrained(EMBEDDED_MODEL).save_pretrained(other)
+    other = another_model(tmp_path / "other-model")
     encode = ["encode", "--collection", str(tiny_beir), "--side", "query", "--no-progress"]
     for name, model_path in (("same", EMBEDDED_MODEL), ("other", other)):
         assert main([*encode, "--model", str(model_path), "--output", f"{tmp_path}/{name}.npz"]) == 0

@@ -14,7 +14,7 @@ LEVELS = [
     {"model", "sparse", "losses"},
     {"index", "encode", "formats"},
     {"retrieve"},
-    {"evaluate", "mine", "train"},
+    {"evaluate", "mine", "train", "pyterrier"},
     {"cli", "study"},
     {"__main__"},
 ]
