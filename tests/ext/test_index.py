@@ -138,6 +138,20 @@ def test_ties_everywhere(order):
     assert_exact(build(docs, None, order, block_size=16), docs, queries, ks=(1, 10, 500))
 
 
+def test_large_k_over_several_windows_with_ties(order):
+    """Large k takes candidates in bulk into a buffer: 140,003 documents span three exhaustive
+    windows (the last one not a multiple of 16 long), impacts 1-2 make ties everywhere, and k
+    reaches the whole collection."""
+    rng = np.random.default_rng(5)
+    n_docs, vocab, per_doc = 140_003, 30, 3
+    rows = np.repeat(np.arange(n_docs), per_doc)
+    cols = rng.integers(0, vocab, rows.size)
+    docs = sp.csr_array((np.ones(rows.size, dtype=np.int64), (rows, cols)), shape=(n_docs, vocab))
+    docs.data = np.minimum(docs.data, 2).astype(np.uint8)  # repeated (row, term) pairs were summed
+    queries = random_csr(rng, 4, vocab, 8, 2)
+    assert_exact(build(docs, None, order), docs, queries, ks=(64, 1000, n_docs))
+
+
 def test_uint16_extremes_do_not_overflow(order):
     rng = np.random.default_rng(2)
     docs = random_csr(rng, 300, 400, 300, 1, dtype=np.uint16) * np.uint16(65535)

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -23,20 +24,73 @@
 
 namespace splade {
 
+namespace detail {
+
+// How the queue stores an entry. 32-bit scores pack with the row into one 64-bit key,
+// score above ~row, so that "ranks before" is a plain integer comparison: selection and the
+// final sort then compare without branches on ties.
 template <class Score>
-class topk_queue {
-public:
+struct topk_keys {
     struct entry {
         Score score;
         doc_t doc;
     };
+    struct ranks_before {
+        bool operator()(const entry& a, const entry& b) const {
+            return a.score > b.score || (a.score == b.score && a.doc < b.doc);
+        }
+    };
+    using key = entry;
+    static key make(Score score, doc_t row) { return {score, row}; }
+    static entry unpack(const key& k) { return k; }
+    using better = ranks_before;
+};
+
+template <>
+struct topk_keys<std::uint32_t> {
+    struct entry {
+        std::uint32_t score;
+        doc_t doc;
+    };
+    using key = std::uint64_t;
+    static key make(std::uint32_t score, doc_t row) { return std::uint64_t{score} << 32 | static_cast<doc_t>(~row); }
+    static entry unpack(key k) { return {static_cast<std::uint32_t>(k >> 32), static_cast<doc_t>(~static_cast<doc_t>(k))}; }
+    using better = std::greater<std::uint64_t>;
+};
+
+}  // namespace detail
+
+template <class Score>
+class topk_queue {
+    using keys = detail::topk_keys<Score>;
+    using key = typename keys::key;
+
+public:
+    using entry = typename keys::entry;
 
     explicit topk_queue(std::size_t k, Score floor = 1, const doc_t* doc_map = nullptr)
         : k_(k), floor_(floor < 1 ? 1 : floor), map_(doc_map), buffered_(k >= buffered_min_k) {
-        entries_.reserve(buffered_ ? 2 * k : k);
+        entries_.reserve(buffered_ ? 2 * k + 16 : k);
     }
 
     std::size_t k() const { return k_; }
+
+    // Whether candidates go to a buffer (large k), which append_reaching may fill in bulk.
+    bool buffered() const { return buffered_; }
+
+    // Buffered queues only: appends (acc[j], doc base + j) for each bit j (< 16) of mask, all
+    // of them reaching threshold() (or, in doc order, threshold_in_order()) as the caller
+    // checked, without a test per candidate: a few that insert would refuse (ties lost to the
+    // k-th) cost a slot, and the selection drops them. Returns whether the threshold moved.
+    bool append_reaching(const Score* acc, doc_t base, std::uint32_t mask) {
+        for (; mask; mask &= mask - 1) {
+            const auto j = static_cast<std::uint32_t>(__builtin_ctz(mask));
+            entries_.push_back(keys::make(acc[j], row(base + j)));
+        }
+        if (entries_.size() < (full_ ? 2 * k_ : k_)) return false;
+        select_best_k();
+        return true;
+    }
 
     // Smallest score a document may still need in any visiting order: a block or document
     // whose upper bound is below this can be skipped.
@@ -55,14 +109,14 @@ public:
         if (score < floor_) return false;
         if (full_) {
             if (score < worst_.score) return false;  // most rejections: no doc-map lookup
-            const doc_t key = row(doc);
-            if (score == worst_.score && key >= worst_.doc) return false;
-            if (buffered_) append({score, key});
-            else replace_worst({score, key});
+            const doc_t r = row(doc);
+            if (score == worst_.score && r >= worst_.doc) return false;
+            if (buffered_) append(keys::make(score, r));
+            else replace_worst(keys::make(score, r));
         } else if (buffered_) {
-            append({score, row(doc)});
+            append(keys::make(score, row(doc)));
         } else {
-            entries_.push_back({score, row(doc)});
+            entries_.push_back(keys::make(score, row(doc)));
             std::push_heap(entries_.begin(), entries_.end(), better);
             if (entries_.size() == k_) set_worst(entries_.front());
         }
@@ -73,10 +127,10 @@ public:
     std::vector<entry> finalize() {
         if (entries_.size() > k_) select_best_k();
         std::sort(entries_.begin(), entries_.end(), better);
-        std::vector<entry> out;
-        out.swap(entries_);
+        std::vector<entry> out(entries_.size());
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] = keys::unpack(entries_[i]);
+        entries_.clear();
         full_ = false;
-        entries_.reserve(buffered_ ? 2 * k_ : k_);
         return out;
     }
 
@@ -87,19 +141,14 @@ private:
 
     // Whether a ranks before b: a higher score, then a smaller row. As a heap order, the root
     // is the worst entry. A function object, so that std::sort and friends inline it.
-    struct ranks_before {
-        bool operator()(const entry& a, const entry& b) const {
-            return a.score > b.score || (a.score == b.score && a.doc < b.doc);
-        }
-    };
-    static constexpr ranks_before better{};
+    static constexpr typename keys::better better{};
 
-    void set_worst(const entry& e) {
-        worst_ = e;
+    void set_worst(const key& e) {
+        worst_ = keys::unpack(e);
         full_ = true;
     }
 
-    void append(entry e) {
+    void append(key e) {
         entries_.push_back(e);
         if (entries_.size() == (full_ ? 2 * k_ : k_)) select_best_k();
     }
@@ -113,7 +162,7 @@ private:
     }
 
     // Overwrites the root and sifts it down: one pass instead of pop + push.
-    void replace_worst(entry e) {
+    void replace_worst(key e) {
         const std::size_t n = entries_.size();
         std::size_t i = 0;
         for (;;) {
@@ -125,7 +174,7 @@ private:
             i = child;
         }
         entries_[i] = e;
-        worst_ = entries_.front();
+        set_worst(entries_.front());
     }
 
     std::size_t k_;
@@ -134,7 +183,7 @@ private:
     bool buffered_;
     bool full_ = false;     // k entries seen: worst_ is the k-th best so far
     entry worst_{0, 0};
-    std::vector<entry> entries_;  // a heap of at most k (small k), or a buffer of at most 2k
+    std::vector<key> entries_;  // a heap of at most k (small k), or a buffer of at most 2k
 };
 
 }  // namespace splade

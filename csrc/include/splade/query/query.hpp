@@ -175,11 +175,25 @@ inline std::uint32_t reaching(const Score* acc, Score threshold) {
 
 }  // namespace detail
 
-// Feeds acc[0, n) (documents base, base + 1, ...) to the queue in doc order. Sixteen
-// accumulators are compared at a time; only those reaching the threshold are offered.
+// Feeds acc[0, n) (documents base, base + 1, ...) to the queue. Sixteen accumulators are
+// compared at a time; only those reaching the threshold are offered, one by one to a heap
+// (small k), all at once to a buffer (large k: no unpredictable branch per candidate).
+// in_order: the documents come in increasing doc order across calls.
 template <class Score>
 void collect(const Score* acc, std::uint32_t n, doc_t base, topk_queue<Score>& topk, bool in_order) {
     Score threshold = in_order ? topk.threshold_in_order() : topk.threshold();
+    if (topk.buffered()) {
+        std::uint32_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            const std::uint32_t mask = detail::reaching(acc + i, threshold);
+            if (mask && topk.append_reaching(acc + i, base + i, mask))
+                threshold = in_order ? topk.threshold_in_order() : topk.threshold();
+        }
+        std::uint32_t mask = 0;
+        for (std::uint32_t j = 0; i + j < n; ++j) mask |= std::uint32_t{acc[i + j] >= threshold} << j;
+        if (mask) topk.append_reaching(acc + i, base + i, mask);
+        return;
+    }
     auto offer = [&](std::uint32_t j) {
         if (acc[j] >= threshold && topk.insert(acc[j], base + j))
             threshold = in_order ? topk.threshold_in_order() : topk.threshold();
