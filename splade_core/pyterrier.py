@@ -175,8 +175,8 @@ class SpladeRetriever(pt.Transformer):
     ):
         self.k = _check_positive(k, "k")
         self.threads = _check_positive(threads, "threads")
-        self.algorithm = DEFAULT_ALGORITHM if algorithm == "default" else algorithm
-        if self.algorithm not in InvertedIndex.algorithms:
+        self.algorithm = algorithm  # "default": the index's default_algorithm(k), resolved per search
+        if algorithm != DEFAULT_ALGORITHM and algorithm not in InvertedIndex.algorithms:
             raise ValueError(f"unknown algorithm {algorithm!r}; choose one of {InvertedIndex.algorithms}")
         if isinstance(index, InvertedIndex):
             self.index, self.path = index, None

@@ -34,9 +34,7 @@ def search_index(
 
     index = InvertedIndex.load(path)
     check_pairing(queries, index, queries_path, path, allow_model_mismatch)
-    from ..index.inverted_index import DEFAULT_ALGORITHM
-
-    ran = DEFAULT_ALGORITHM if algorithm == "default" else algorithm
+    ran = index.default_algorithm(k) if algorithm == "default" else algorithm
     options = {"algorithm": ran}
     csr = queries.to_csr()
     stats: dict = {"k": k, "threads": threads, "queries": queries.n_rows, "algorithm": ran}

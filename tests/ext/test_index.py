@@ -312,3 +312,28 @@ def test_stats_repr_and_len(collection):
     assert reordered.stats()["doc_order"] == "bp" and "doc_order=bp" in repr(reordered)
     assert reordered.stats()["bytes"]["doc_order"] == 4 * docs.shape[0]
     assert set(index.algorithms) == {"bmp", "maxscore", "exhaustive"}
+
+
+def test_default_algorithm_follows_order_size_and_k():
+    """`algorithm="default"` resolves per index and k (bmp only where it was measured faster: documents
+    reordered, >= BMP_MIN_DOCS of them, k <= BMP_MAX_K) and returns the exact top-k."""
+    from splade_core.index.inverted_index import BMP_MAX_K, BMP_MIN_DOCS
+
+    rng = np.random.default_rng(6)
+    n_docs = BMP_MIN_DOCS
+    rows = np.repeat(np.arange(n_docs), 2)
+    docs = sp.csr_array((rng.integers(1, 256, rows.size), (rows, rng.integers(0, 50, rows.size))), shape=(n_docs, 50))
+    docs.data = np.minimum(docs.data, 255).astype(np.uint8)
+    queries = random_csr(rng, 3, 50, 6, 255)
+    small = build(docs[:1000], None, "reversed")
+    plain, reordered = build(docs, None, "input"), build(docs, None, "reversed")
+    assert small.default_algorithm(10) == plain.default_algorithm(10) == "exhaustive"
+    assert reordered.default_algorithm(BMP_MAX_K) == "bmp"
+    assert reordered.default_algorithm(BMP_MAX_K + 1) == "exhaustive"
+    for k in (10, 1000):
+        expected = brute_force(docs, queries, k)
+        for index in (plain, reordered):
+            for got, want in zip(index.search(queries, k=k), expected):
+                np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        plain.search(queries, algorithm="fastest")
