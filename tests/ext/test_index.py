@@ -139,17 +139,23 @@ def test_ties_everywhere(order):
 
 
 def test_large_k_over_several_windows_with_ties(order):
-    """Large k takes candidates in bulk into a buffer: 140,003 documents span three exhaustive
-    windows (the last one not a multiple of 16 long), impacts 1-2 make ties everywhere, and k
-    reaches the whole collection."""
+    """140,003 documents span three exhaustive windows (the last one not a multiple of 16
+    long); posting blocks straddle window ends, spanning less than the carried-over spill
+    (terms in ~10% and ~1.5% of the documents) or more (~0.2%). Impacts 1-2 make ties
+    everywhere; large k takes candidates in bulk, up to the whole collection."""
     rng = np.random.default_rng(5)
     n_docs, vocab, per_doc = 140_003, 30, 3
     rows = np.repeat(np.arange(n_docs), per_doc)
     cols = rng.integers(0, vocab, rows.size)
-    docs = sp.csr_array((np.ones(rows.size, dtype=np.int64), (rows, cols)), shape=(n_docs, vocab))
+    for term, share in ((vocab, 0.015), (vocab + 1, 0.002)):
+        extra = np.flatnonzero(rng.random(n_docs) < share)
+        rows, cols = np.concatenate([rows, extra]), np.concatenate([cols, np.full(extra.size, term)])
+    docs = sp.csr_array((np.ones(rows.size, dtype=np.int64), (rows, cols)), shape=(n_docs, vocab + 2))
     docs.data = np.minimum(docs.data, 2).astype(np.uint8)  # repeated (row, term) pairs were summed
-    queries = random_csr(rng, 4, vocab, 8, 2)
-    assert_exact(build(docs, None, order), docs, queries, ks=(64, 1000, n_docs))
+    queries = random_csr(rng, 4, vocab + 2, 10, 2).toarray()
+    queries[:, [vocab, vocab + 1]] = 2
+    queries = sp.csr_array(queries)
+    assert_exact(build(docs, None, order), docs, queries, ks=(10, 64, 1000, n_docs))
 
 
 def test_uint16_extremes_do_not_overflow(order):

@@ -99,6 +99,27 @@ public:
         }
     }
 
+    // Adds every posting in [lo, hi), and the rest of the block that straddles hi if it ends
+    // before spill: that block is then decoded once, its tail landing in acc[hi - lo,
+    // spill - lo), which the caller carries over into the next window. A block reaching spill
+    // or beyond is left for the next window, as above.
+    template <class Score>
+    void accumulate_spilling(doc_t lo, doc_t hi, doc_t spill, Score* acc, block_buffer& buffer) {
+        skip_to(lo);
+        for (; block_ < list_.n_blocks; ++block_) {
+            const doc_t first = block_ ? list_.blocks[block_ - 1].last_doc + 1 : 0;
+            if (first >= hi) return;
+            const doc_t last = list_.blocks[block_].last_doc;
+            if (last >= hi && last < spill) {
+                add_block(first, last, lo, spill, acc, buffer);
+                ++block_;
+                return;  // the next block starts at or after hi
+            }
+            add_block(first, last, lo, hi, acc, buffer);
+            if (last >= hi) return;  // the block goes on into the next window
+        }
+    }
+
 private:
     // Whether any of the bits b0..b1 (inclusive) is set.
     static bool any_live(const std::uint64_t* live, std::uint32_t b0, std::uint32_t b1) {
