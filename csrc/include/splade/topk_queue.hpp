@@ -88,7 +88,7 @@ public:
             entries_.push_back(keys::make(acc[j], row(base + j)));
         }
         if (entries_.size() < (full_ ? 2 * k_ : k_)) return false;
-        select_best_k();
+        cut();
         return true;
     }
 
@@ -150,7 +150,33 @@ private:
 
     void append(key e) {
         entries_.push_back(e);
-        if (entries_.size() == (full_ ? 2 * k_ : k_)) select_best_k();
+        if (entries_.size() == (full_ ? 2 * k_ : k_)) cut();
+    }
+
+    // Shrinks a full buffer (or fills the queue: the first k candidates). Exact selection
+    // would cost several branchy passes; instead a bar is taken from a sample, at the rank
+    // where about 5k/4 of the buffer reach it, and if at least k do (nearly always), those
+    // are kept and the bar becomes the entry to beat: an entry that ranks after it has k
+    // better ones. Two branch-free passes (count, then compact); else select_best_k.
+    void cut() {
+        const std::size_t n = entries_.size();
+        if (!full_ || n < 2 * k_) return select_best_k();
+        constexpr std::size_t m = 128;
+        key sample[m];
+        for (std::size_t i = 0; i < m; ++i) sample[i] = entries_[i * n / m];
+        const std::size_t rank = std::min(m - 1, 5 * k_ * m / (4 * n));
+        std::nth_element(sample, sample + rank, sample + m, better);
+        const key bar = sample[rank];
+        std::size_t reach = 0;
+        for (std::size_t i = 0; i < n; ++i) reach += !better(bar, entries_[i]);
+        if (reach < k_) return select_best_k();
+        std::size_t j = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            entries_[j] = entries_[i];
+            j += !better(bar, entries_[i]);
+        }
+        entries_.resize(j);
+        set_worst(bar);
     }
 
     // Keeps the best k of the buffer; the worst of them becomes the bar.
