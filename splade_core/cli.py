@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_merge,
         _add_import,
         _add_export,
+        _add_export_model,
         _add_quantize,
         _add_prune,
         _add_index,
@@ -320,6 +321,36 @@ def _run_export(args) -> None:
         progress=not args.no_progress,
     )
     print(json.dumps({"output": str(args.output), **stats}))
+
+
+def _add_export_model(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export-model",
+        help="a model's encoders -> ONNX graphs that output the pooled sparse vector, with tokenizer and layout JSON",
+        description="Write the document and query encoders of a model as ONNX (pooling inside the graph), checked"
+        " against torch with onnxruntime; needs pip install 'splade-core[onnx]'. See docs/onnx.md.",
+    )
+    p.add_argument("model", help="HF id, local directory or bundled/splade-tiny")
+    p.add_argument("--format", choices=("onnx",), default="onnx", help="onnx (the only one so far)")
+    p.add_argument("--output", required=True, type=Path, help="folder to write (replaces an earlier export only)")
+    p.add_argument("--pooling", choices=("max", "sum"), help="pooling over tokens (default: the model's, else max)")
+    p.add_argument("--doc-max-length", type=int, help="document token limit recorded (default: the model's, else 256)")
+    p.add_argument("--query-max-length", type=int, help="query token limit recorded (default: the model's, else 64)")
+    p.add_argument("--anserini", action="store_true", help="also the query encoder in Anserini's layout (docs/onnx.md)")
+    p.set_defaults(func=_run_export_model)
+
+
+def _run_export_model(args) -> None:
+    from .model.onnx import check_output, export_onnx, require_onnx
+
+    require_onnx()  # before loading the model: a missing package or a bad output is the error to show
+    check_output(args.output)
+    model = load_model(args.model, args.pooling, args.doc_max_length, args.query_max_length)
+    summary = export_onnx(model, args.output, source=str(args.model), anserini=args.anserini)
+    print(json.dumps({"output": str(args.output), **summary}))
+
+
+# --- quantize -------------------------------------------------------------------------------
 
 
 def _add_quantize(subparsers) -> None:
