@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from .errors import SpladeError
+from .formats.vocabulary import Vocabulary
 from .index import InvertedIndex
 from .index.inverted_index import DEFAULT_ALGORITHM
 from .io import file_problem
@@ -130,11 +132,15 @@ class SpladeQueryEncoder(pt.Transformer):
         max_length = self.max_length or model_max_length
         projection = encoder.projection(self.precision)
         window = EncodeOptions().window
-        parts = []
-        for start in range(0, len(texts), window):
+        parts = [sp.csr_array((np.zeros(0, np.float32), np.zeros(0, np.int32), [0]), shape=(0, self.splade.vocab_size))]
+        for start in range(0, len(texts), window):  # the windows of `splade encode`: the same batches
             tokens = tokenize_texts(encoder, texts[start : start + window], max_length)
-            parts.append(encode_tokens(encoder, tokens, self.batch_size, self.precision, projection=projection))
-        indptr, indices, data = _concatenate(parts)
+            indptr, indices, data = encode_tokens(
+                encoder, tokens, self.batch_size, self.precision, projection=projection
+            )
+            parts.append(sp.csr_array((data, indices, indptr), shape=(len(indptr) - 1, self.splade.vocab_size)))
+        rows = sp.vstack(parts, format="csr")
+        indptr, indices, data = rows.indptr.astype(np.int64), rows.indices, rows.data
         if self.scale is not None:
             indptr, indices, data = quantize_csr(indptr, indices, data, self.scale, self.dtype)
         return indptr, indices, data
@@ -186,7 +192,7 @@ class SpladeRetriever(pt.Transformer):
         self.model = model
         self.allow_model_mismatch = allow_model_mismatch
         self._encoder: SpladeQueryEncoder | None = None
-        self._vocabulary: pd.Index | None = None
+        self._vocabulary: Vocabulary | None = None
 
     def __repr__(self) -> str:
         return f"SpladeRetriever({self.path or self.index!r}, k={self.k})"
@@ -259,14 +265,10 @@ class SpladeRetriever(pt.Transformer):
                 raise SpladeError(
                     f"{self._name}: {QUERY_TOKS} name tokens, but no model numbers them: give SpladeRetriever(model=)"
                 )
-            vocabulary = pd.Index(self.query_encoder().tokens)
-            if len(vocabulary) != self.index.vocab_size:
-                raise SpladeError(
-                    f"{self._name}: {self.index.vocab_size} terms, the vocabulary of "
-                    f"{_model_name(self.model)} {len(vocabulary)}"
-                )
+            vocabulary = Vocabulary(self.query_encoder().tokens, _model_name(self.model))
+            vocabulary.check_size(self.index.vocab_size, self._name)
             self._vocabulary = vocabulary
-        return self._vocabulary.get_indexer(pd.Index(tokens, dtype=object))
+        return self._vocabulary.ids_of(tokens)
 
     def _search(self, qids: list, toks: list) -> tuple[np.ndarray, np.ndarray]:
         """doc_idx and scores [queries, k]: integer rows and float rows searched apart."""
@@ -327,29 +329,13 @@ class BM25Retriever(pt.Transformer):
 
     def __init__(self, collection: Any, *, k: int = 1000, k1: float = BM25_K1, b: float = BM25_B):
         from .data import Collection, load_collection
-        from .data.ids import check_ids, compact_ids
-        from .retrieve.bm25 import BM25, CHUNK_TEXTS
+        from .retrieve.bm25 import bm25_index
 
         self.k = _check_positive(k, "k")
         self.k1, self.b = float(k1), float(b)
         collection = collection if isinstance(collection, Collection) else load_collection(str(collection))
         self.collection = collection.spec
-        docs = collection.docs()
-        ids: list[np.ndarray] = []
-
-        def texts() -> Iterable[str]:
-            for chunk in iter(lambda: list(itertools.islice(docs, CHUNK_TEXTS)), []):
-                ids.append(compact_ids(np.array([doc_id for doc_id, _ in chunk], dtype=str)))
-                yield from (text for _, text in chunk)
-
-        self.bm25 = BM25(texts(), self.k1, self.b)
-        if not self.bm25.size:
-            raise SpladeError(f"collection {self.collection!r} has no documents")
-        self.doc_ids = np.concatenate(ids).astype(str)
-        try:
-            check_ids(self.doc_ids, "document")
-        except ValueError as exc:
-            raise SpladeError(f"collection {self.collection!r}: {exc}") from None
+        self.bm25, self.doc_ids = bm25_index(collection, self.k1, self.b, progress=False)
 
     def __repr__(self) -> str:
         return f"BM25Retriever({self.collection!r}, k={self.k}, k1={self.k1}, b={self.b})"
@@ -415,12 +401,3 @@ def _check_positive(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, not {value!r}")
     return int(value)
-
-
-def _concatenate(parts: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One CSR of row blocks (indptr, indices, data), in order."""
-    if not parts:
-        return np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32)
-    offsets = np.cumsum([0] + [int(indptr[-1]) for indptr, _, _ in parts[:-1]])
-    indptr = np.concatenate([parts[0][0][:1]] + [p[0][1:] + at for p, at in zip(parts, offsets)]).astype(np.int64)
-    return indptr, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])

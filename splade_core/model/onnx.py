@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
-import json
 import logging
 import os
 import warnings
@@ -38,7 +37,7 @@ import torch
 from torch import nn
 
 from ..errors import SpladeError
-from ..io import atomic_dir, read_json
+from ..io import atomic_dir, read_json, write_json
 from .encoder import BagOfTokensEncoder, Splade, SpladeEncoder
 
 ONNX_CONFIG = "splade_onnx.json"
@@ -168,7 +167,7 @@ def export_onnx(model: Splade, output: str | os.PathLike, source: str | None = N
         }
         if anserini:
             config["anserini"] = _export_anserini(model, folder)
-        (folder / ONNX_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+        write_json(folder / ONNX_CONFIG, config)
     graphs = [*sides.values(), *([config["anserini"]] if anserini else [])]
     files = sorted({graph[key] for graph in graphs for key in ("file", "data") if graph.get(key)})
     diffs = [graph["check_max_abs_diff"] for graph in graphs if "check_max_abs_diff" in graph]

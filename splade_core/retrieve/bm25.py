@@ -129,12 +129,9 @@ class BM25:
         return rows, scores
 
 
-def bm25_topk(
-    collection: Collection, k: int = 1000, k1: float = K1, b: float = B, progress: bool = True
-) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    """(query ids, document ids, doc_idx [queries, k], scores) of the BM25 run of a collection's
-    queries over its documents, which are streamed from it (`runs.iter_topk` turns them into
-    run lines)."""
+def bm25_index(collection: Collection, k1: float = K1, b: float = B, progress: bool = True) -> tuple[BM25, np.ndarray]:
+    """The BM25 index of a collection's documents, streamed from it, and their ids (str array,
+    checked); SpladeError naming the collection if it has none or an id is not one."""
     docs = collection.docs()
     ids: list[np.ndarray] = []  # compact, a chunk at a time: a few bytes a document
 
@@ -145,15 +142,29 @@ def bm25_topk(
 
     total = collection.doc_count() if collection.seekable else None
     index = BM25(texts(), k1, b, progress, total=total)
-    queries = collection.queries()
-    if not index.size or not queries:
-        raise SpladeError(f"collection {collection.spec!r} has no {'documents' if not index.size else 'queries'}")
+    if not index.size:
+        raise SpladeError(f"collection {collection.spec!r} has no documents")
     doc_ids = np.concatenate(ids)
-    query_ids = [query_id for query_id, _ in queries]
     try:
         check_ids(doc_ids, "document")
+    except ValueError as exc:
+        raise SpladeError(f"collection {collection.spec!r}: {exc}") from None
+    return index, doc_ids.astype(str)
+
+
+def bm25_topk(
+    collection: Collection, k: int = 1000, k1: float = K1, b: float = B, progress: bool = True
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(query ids, document ids, doc_idx [queries, k], scores) of the BM25 run of a collection's
+    queries over its documents (`bm25_index`; `runs.iter_topk` turns them into run lines)."""
+    index, doc_ids = bm25_index(collection, k1, b, progress)
+    queries = collection.queries()
+    if not queries:
+        raise SpladeError(f"collection {collection.spec!r} has no queries")
+    query_ids = [query_id for query_id, _ in queries]
+    try:
         check_ids(query_ids, "query")
     except ValueError as exc:
         raise SpladeError(f"collection {collection.spec!r}: {exc}") from None
     doc_idx, scores = index.topk([text for _, text in queries], min(k, index.size))
-    return query_ids, doc_ids.astype(str), doc_idx, scores
+    return query_ids, doc_ids, doc_idx, scores
