@@ -409,7 +409,14 @@ def _add_index(subparsers) -> None:
         help="reorder the documents by recursive graph bisection first (faster `bmp` search on large collections)",
     )
     p.add_argument("--threads", type=int, default=1, help="threads of the build and of the reordering")
+    p.add_argument(
+        "--calibration-queries",
+        type=_existing_file,
+        help="quantized query vectors of the same model from which to derive the approximate search presets "
+        "(approx-95, approx-99: recall@10 targets); none by default",
+    )
     p.add_argument("--stats", type=Path, help="JSON file for the index statistics")
+    _add_allow_model_mismatch(p)
     p.set_defaults(func=_run_index)
 
 
@@ -418,13 +425,26 @@ def _run_index(args) -> None:
 
     from .index import InvertedIndex
     from .io import write_json
+    from .sparse import SparseVectors
+    from .sparse.vectors import check_pairing
 
     began = time.perf_counter()
     reorder = None if args.reorder == "none" else args.reorder
     index = InvertedIndex.from_file(args.input, block_size=args.block_size, reorder=reorder, threads=args.threads)
     build_s = time.perf_counter() - began
+    stats = {"index": str(args.output), "build_s": round(build_s, 3)}
+    if args.calibration_queries:
+        queries = SparseVectors.load(args.calibration_queries)
+        check_pairing(queries, index, args.calibration_queries, args.input, args.allow_model_mismatch)
+        began = time.perf_counter()
+        try:
+            presets = index.calibrate_presets(queries.to_csr(), threads=args.threads)
+        except ValueError as exc:
+            raise SpladeError(f"{args.calibration_queries}: {exc}") from None
+        stats["calibration_s"] = round(time.perf_counter() - began, 3)
+        stats["presets"] = {name: preset.to_json() for name, preset in presets.items()}
     index.save(args.output)
-    stats = {"index": str(args.output), "build_s": round(build_s, 3), **index.stats()}
+    stats.update(index.stats())
     if args.stats:
         write_json(args.stats, stats)
     print(json.dumps(stats))
@@ -440,7 +460,12 @@ def _add_search(subparsers) -> None:
     target.add_argument("--index", type=_existing_file, help="inverted index built by `splade index`")
     target.add_argument("--docs", type=_existing_file, help="document vectors: exact brute force (scipy)")
     p.add_argument("--k", type=int, default=1000, help="documents per query (default 1000)")
-    p.add_argument("--algorithm", default="default", help="index query algorithm ('default': fastest exact)")
+    p.add_argument(
+        "--algorithm",
+        default="default",
+        help="index query algorithm ('default': fastest exact), or an approximate preset the index was calibrated "
+        "for (approx-95, approx-99)",
+    )
     p.add_argument("--threads", type=int, default=1, help="search threads (index only)")
     p.add_argument("--output", required=True, type=Path, help="TREC run file to write")
     p.add_argument("--stats", type=Path, help="JSON file for latency (1 thread, one query at a time) and QPS")

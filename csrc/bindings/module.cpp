@@ -273,6 +273,8 @@ PYBIND11_MODULE(_index, m) {
                  const auto bytes = index.metadata();
                  return py::bytes(reinterpret_cast<const char*>(bytes.data), bytes.size);
              })
+        .def("with_metadata", &inverted_index::with_metadata, py::arg("metadata"),
+             "The same index, sharing its bytes, with another metadata section (UTF-8 JSON).")
         .def("doc_order", [](py::object self) -> py::object {
             const auto order = self.cast<const inverted_index&>().doc_order();
             if (order.size == 0) return py::none();

@@ -353,6 +353,26 @@ inverted_index inverted_index::build(const build_input& in, const build_options&
     return index;
 }
 
+namespace {
+
+// The bytes of another index plus a metadata section of its own.
+struct annotated_storage final : inverted_index::storage {
+    std::shared_ptr<const inverted_index::storage> base;
+    std::vector<std::uint8_t> metadata;
+};
+
+}  // namespace
+
+inverted_index inverted_index::with_metadata(const std::string& metadata) const {
+    auto store = std::make_shared<annotated_storage>();
+    store->base = storage_;
+    store->metadata.assign(metadata.begin(), metadata.end());
+    inverted_index copy = *this;
+    copy.metadata_ = {store->metadata.data(), store->metadata.size()};
+    copy.storage_ = std::move(store);
+    return copy;
+}
+
 void inverted_index::set_derived() {
     block_shift_ = static_cast<unsigned>(__builtin_ctz(block_size_));
     // Widest gap width whose worst-case block sum cannot wrap 32 bits (see decode_docs).

@@ -36,6 +36,7 @@ import scipy.sparse as sp
 from ..errors import SpladeError
 from ..io import parse_json, remove_stale_temps
 from . import _index
+from .presets import PRESETS, PRESETS_KEY, Preset, calibrate
 
 IndexFormatError = _index.IndexFormatError
 IndexFormatError.__module__ = "splade_core.index"
@@ -198,6 +199,7 @@ class InvertedIndex:
         doc_order=None,
         order_kind: str = "given",
         meta: dict | None = None,
+        calibration_queries=None,
         **options: Any,
     ) -> InvertedIndex:
         """Index documents given as scipy sparse rows or a tuple (indptr, indices, data).
@@ -218,7 +220,8 @@ class InvertedIndex:
         (element i: the row placed at position i, as `bp_order` returns), and `order_kind`
         what made it, as the file records it: "given" or "bp" (`bp_order`'s). `meta`: what the
         documents are (a JSON object: model, collection, quantization; a vector file's `meta`),
-        stored in the file and read back as `InvertedIndex.meta`.
+        stored in the file and read back as `InvertedIndex.meta`. `calibration_queries`: query
+        rows from which to derive the approximate presets (`calibrate_presets`); none by default.
         """
         bp_options = _bp_options(reorder, options)
         codec_options = options
@@ -266,11 +269,16 @@ class InvertedIndex:
             if "pass_entries" not in options
             else {"pass_entries": _positive_int(options["pass_entries"], "pass_entries")}
         )
+        if meta and PRESETS_KEY in meta:
+            raise ValueError(f"meta must not hold {PRESETS_KEY!r}: an index's presets come from calibrate_presets")
         metadata = json.dumps(meta or {}, allow_nan=False, sort_keys=True)  # ASCII: \u escapes
         engine = _index.Index.build(
             indptr, indices, data, vocab_size, offsets, blob, *layout, **passes, metadata=metadata
         )
-        return cls(engine)
+        index = cls(engine)
+        if calibration_queries is not None:
+            index.calibrate_presets(calibration_queries, threads=threads)
+        return index
 
     @classmethod
     def from_vectors(cls, vectors, **options: Any) -> InvertedIndex:
@@ -354,9 +362,17 @@ class InvertedIndex:
         term_ratio: float = 1.0,
         bound_share: float = 1.0,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k of every query row; see the module docstring for scores, ties and padding."""
-        if algorithm != "default" and algorithm not in ALGORITHMS:
-            raise ValueError(f"unknown algorithm {algorithm!r}; choose 'default' or one of {ALGORITHMS}")
+        """Top-k of every query row; see the module docstring for scores, ties and padding.
+        `algorithm` may also name a calibrated approximate preset ("approx-95", "approx-99"),
+        whose options then replace alpha, term_ratio and bound_share."""
+        if algorithm in PRESETS:
+            preset = self.preset(algorithm)
+            options = preset.search_options
+            algorithm, alpha, bound_share = options["algorithm"], options["alpha"], options["bound_share"]
+        elif algorithm != "default" and algorithm not in ALGORITHMS:
+            raise ValueError(
+                f"unknown algorithm {algorithm!r}; choose 'default', one of {ALGORITHMS} or a preset {list(PRESETS)}"
+            )
         k = _positive_int(k, "k")
         if k > np.iinfo(np.int32).max:
             raise ValueError("k must be below 2^31")
@@ -378,6 +394,30 @@ class InvertedIndex:
         if factor is not None:
             scores = (scores / factor[:, None]).astype(np.float32)
         return doc_idx, scores
+
+    def calibrate_presets(self, queries, *, threads: int = 1) -> dict[str, Preset]:
+        """Derive the approximate presets of this index (see `splade_core.index.presets`) from
+        calibration queries (query rows, as `search` takes them), and keep them in its metadata,
+        which `save` writes. Returns them."""
+        presets = calibrate(self, queries, threads=_positive_int(threads, "threads"))
+        meta = {**self.meta, PRESETS_KEY: {name: preset.to_json() for name, preset in presets.items()}}
+        self._engine = self._engine.with_metadata(json.dumps(meta, allow_nan=False, sort_keys=True))
+        self._meta = meta
+        return presets
+
+    @property
+    def presets(self) -> dict[str, Preset]:
+        """The calibrated approximate presets (name -> Preset); {} if none were calibrated."""
+        return {name: Preset.from_json(value) for name, value in self.meta.get(PRESETS_KEY, {}).items()}
+
+    def preset(self, name: str) -> Preset:
+        presets = self.presets
+        if name not in presets:
+            raise ValueError(
+                f"this index holds no calibrated preset {name!r}: calibrate it first "
+                "(`splade index --calibration-queries`, InvertedIndex.calibrate_presets)"
+            )
+        return presets[name]
 
     def default_algorithm(self, k: int = 10) -> str:
         """The exact algorithm that `search(algorithm="default")` runs at this k: "bmp" when
@@ -435,6 +475,14 @@ class InvertedIndex:
             raise IndexFormatError(str(exc)) from None
         if not isinstance(meta, dict):
             raise IndexFormatError(f"{where}: not a JSON object")
+        presets = meta.get(PRESETS_KEY, {})
+        if not isinstance(presets, dict):
+            raise IndexFormatError(f"{where}: {PRESETS_KEY} is not a JSON object")
+        for name, value in presets.items():
+            try:
+                Preset.from_json(value)
+            except ValueError as exc:
+                raise IndexFormatError(f"{where}: preset {name!r}: {exc}") from None
         self._meta = meta
 
     @property

@@ -31,6 +31,7 @@ def search_index(
     """(doc_ids, doc_idx [nq,k], scores [nq,k], stats) from an index file, once the queries
     (read from `queries_path`) are known to fit it (`check_pairing`)."""
     from ..index import InvertedIndex
+    from ..index.presets import PRESETS
 
     index = InvertedIndex.load(path)
     check_pairing(queries, index, queries_path, path, allow_model_mismatch)
@@ -38,6 +39,8 @@ def search_index(
     options = {"algorithm": ran}
     csr = queries.to_csr()
     stats: dict = {"k": k, "threads": threads, "queries": queries.n_rows, "algorithm": ran}
+    if ran in PRESETS:
+        stats["preset"] = index.preset(ran).to_json()
     if measure_latency and queries.n_rows:
         wall, cpu, _ = timed_calls(
             [

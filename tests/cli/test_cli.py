@@ -269,6 +269,29 @@ def test_search_statistics_name_the_algorithm_that_ran(pipeline, tmp_path):
     assert json.loads(stats.read_text())["algorithm"] == "exhaustive"  # what 'default' resolved to
 
 
+def test_presets_are_calibrated_at_build_and_named_by_search(pipeline, tmp_path, capsys):
+    """`splade index --calibration-queries` stores the approximate presets (exact ones on a
+    collection this small) and reports them; `search --algorithm approx-95` runs one and says
+    which; an index built without calibration queries refuses presets in one line."""
+    index, stats = tmp_path / "index.bin", tmp_path / "index.json"
+    queries = f"{pipeline}/queries.q.npz"
+    build = ["index", f"{pipeline}/docs.q.npz", "--output", str(index)]
+    assert main([*build, "--calibration-queries", queries, "--stats", str(stats)]) == 0
+    presets = json.loads(stats.read_text())["presets"]
+    assert set(presets) == {"approx-95", "approx-99"} and presets["approx-95"]["algorithm"] == "exhaustive"
+    search = ["search", "--index", str(index), "--queries", queries, "--k", "10"]
+    assert main([*search, "--algorithm", "approx-95", "--output", f"{tmp_path}/run.trec", "--stats", str(stats)]) == 0
+    ran = json.loads(stats.read_text())
+    assert ran["algorithm"] == "approx-95" and ran["preset"] == presets["approx-95"]
+    assert read_trec_run(tmp_path / "run.trec") == read_trec_run(pipeline / "quant.trec")
+    assert main([*build]) == 0
+    capsys.readouterr()
+    assert main([*search, "--algorithm", "approx-99", "--output", f"{tmp_path}/x.trec"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "holds no calibrated preset 'approx-99'" in err, err
+    assert not (tmp_path / "x.trec").exists()
+
+
 def test_evaluate_records_stage_seconds_and_refuses_what_is_not_a_number(pipeline, tiny_beir, capsys):
     base = ["evaluate", "--run", f"{pipeline}/quant.trec", "--collection", str(tiny_beir)]
     timings = ["--timing", "encoding_s=1.5", "--timing", "encoding_s=2.25", "--timing", "training_s=10"]

@@ -93,6 +93,8 @@ public:
     const doc_t* doc_map() const { return doc_order_.size ? doc_order_.data : nullptr; }
     array_view<doc_t> doc_order() const { return doc_order_; }
     array_view<std::uint8_t> metadata() const { return metadata_; }
+    // The same index (sharing its bytes) with another metadata section: what `save` then writes.
+    inverted_index with_metadata(const std::string& metadata) const;
 
     const term_entry& term(std::uint32_t t) const { return terms_[t]; }
     posting_list postings(std::uint32_t t) const;
