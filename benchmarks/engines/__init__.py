@@ -1,7 +1,19 @@
 """The engines of benchmarks/bench_index.py, one file each, by the name `--engines` takes, and
 the PyPI package each peer comes from (benchmarks/requirements.txt)."""
 
-from .base import RECALL_TARGET, Engine, Exact, Query, Truth, ground_truth, recall, split_queries, term_major, topk_desc
+from .base import (
+    RECALL_TARGET,
+    RECALL_TARGETS,
+    Engine,
+    Exact,
+    Query,
+    Truth,
+    ground_truth,
+    recall,
+    split_queries,
+    term_major,
+    topk_desc,
+)
 from .bmp import Bmp
 from .kannolo import Kannolo
 from .ours import Ours, OursBP
@@ -33,6 +45,7 @@ __all__ = [
     "ENGINES",
     "PACKAGES",
     "RECALL_TARGET",
+    "RECALL_TARGETS",
     "Engine",
     "Exact",
     "Ours",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 
 import numpy as np
 import scipy.sparse as sp
 
-from .base import RECALL_TARGET, Engine, recall
+from splade_core.index.presets import PRESETS
+
+from .base import Engine
 
 
 class Ours(Engine):
@@ -19,7 +20,7 @@ class Ours(Engine):
 
         self.cls = InvertedIndex
         self.index = None
-        self.options = {}  # approximate variant -> search options, once tuned
+        self.calibration_s = 0.0
 
     def build(self, docs, workdir):
         arrays = (docs.indptr, docs.indices, docs.data)
@@ -50,10 +51,7 @@ class Ours(Engine):
         return variant in self.index.exact_algorithms
 
     def _call(self, variant, q, k, threads):
-        if variant in self.index.algorithms:
-            return self.index.search(q, k=k, algorithm=variant, threads=threads)[0]
-        algorithm, options = self.options[variant]
-        return self.index.search(q, k=k, algorithm=algorithm, threads=threads, **options)[0]
+        return self.index.search(q, k=k, algorithm=variant, threads=threads)[0]
 
     def search(self, variant, q, k):
         return self._call(variant, q, k, 1)[0]
@@ -64,34 +62,17 @@ class Ours(Engine):
     def describe(self, variant):
         if variant in self.index.algorithms:
             return ""
-        algorithm, options = self.options[variant]
-        return f"approximate {algorithm}: " + ", ".join(f"{key}={value}" for key, value in options.items())
+        preset = self.index.preset(variant)
+        return f"preset {variant}: {preset.algorithm} bound_share={preset.bound_share}, alpha={preset.alpha}"
 
     def tune(self, variant, qs, queries, exact, truth):
-        """Fastest (alpha, term_ratio, bound_share) of bmp reaching RECALL_TARGET on held-out queries."""
-        best, tried = None, 0
-        grid = itertools.product(
-            (1.0, 0.9, 0.8),  # term_ratio
-            (1.0, 0.9, 0.8, 0.7, 0.6),  # alpha
-            (1.0, 0.8, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25),  # bound_share
-        )
-        for term_ratio, alpha, bound_share in grid:
-            options = {"alpha": alpha, "term_ratio": term_ratio, "bound_share": bound_share}
-            if set(options.values()) == {1.0}:
-                continue
-            self.options[variant] = ("bmp", options)
-            started = time.process_time()
-            got = [self.search(variant, q, 10) for q in qs]
-            seconds = time.process_time() - started
-            tried += 1
-            r = recall(exact, queries, got, truth, 10)
-            if r >= RECALL_TARGET and (best is None or seconds < best[1]):
-                best = (options, seconds, r)
-        if best is None:
-            self.options[variant] = ("bmp", {"alpha": 1.0, "term_ratio": 1.0, "bound_share": 1.0})
-            return f"no setting reached recall@10 {RECALL_TARGET} on held-out queries ({tried} tried)"
-        self.options[variant] = ("bmp", best[0])
-        return f"tuned on {len(qs)} held-out queries: recall@10 {best[2]:.3f} ({tried} settings tried)"
+        """Calibrate the index's presets on the held-out queries (once, for both presets): what
+        `splade index --calibration-queries` does at build time, timed."""
+        if not self.calibration_s:
+            started = time.perf_counter()
+            self.index.calibrate_presets(sp.vstack(qs, format="csr"))
+            self.calibration_s = time.perf_counter() - started
+        return f"calibrated on {len(qs)} held-out queries in {self.calibration_s:.2f} s"
 
     def close(self):
         self.index = None
@@ -110,7 +91,7 @@ class OursBP(Ours):
         order = bp_order(arrays, vocab_size=docs.vocab_size, block_size=64, threads=2)
         self.reorder_s = time.perf_counter() - started
         self.index = self.cls.build(arrays, docs.ids, vocab_size=docs.vocab_size, threads=2, doc_order=order)
-        self.variants = (*self.index.algorithms, "bmp-approx")
+        self.variants = (*self.index.algorithms, *PRESETS)
 
     def describe(self, variant):
         text = super().describe(variant)
