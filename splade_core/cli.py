@@ -404,9 +404,10 @@ def _add_index(subparsers) -> None:
     p.add_argument("--block-size", type=int, default=64, help="documents per doc-range block of the block-max metadata")
     p.add_argument(
         "--reorder",
-        choices=["none", "bp"],
-        default="none",
-        help="reorder the documents by recursive graph bisection first (faster `bmp` search on large collections)",
+        choices=["auto", "none", "bp"],
+        default="auto",
+        help="reorder the documents by recursive graph bisection first (slower build, faster search on large "
+        "collections); auto: bp from 100,000 documents on, where it pays",
     )
     p.add_argument("--threads", type=int, default=1, help="threads of the build and of the reordering")
     p.add_argument(
@@ -550,6 +551,11 @@ def _add_evaluate(subparsers) -> None:
         help="also write each judged query's metrics (query_id, metric, value; unretrieved = 0) for `aggregate`",
     )
     p.add_argument("--name", help="row name in the printed table (default: the run file name)")
+    p.add_argument(
+        "--exact-run",
+        type=_existing_file,
+        help="the exact run of the same index: adds the run's recall against it at 10 and at the run's depth",
+    )
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="identify the row (repeatable)")
     p.add_argument(
         "--attach",
@@ -573,7 +579,7 @@ def _add_evaluate(subparsers) -> None:
 def _run_evaluate(args) -> None:
     from .data import load_collection
     from .evaluate import evaluate_run, format_table, sparsity_stats
-    from .evaluate.metrics import write_per_query
+    from .evaluate.metrics import recall_against_exact, write_per_query
     from .io import read_json, write_json
     from .retrieve import read_trec_run
     from .retrieve.runs import UngroupedRun, iter_trec_run
@@ -591,6 +597,10 @@ def _run_evaluate(args) -> None:
     if result["queries_retrieved"] == 0:
         raise SpladeError(f"{args.run}: no query of the run is judged in {collection.spec}")
     result["collection"], result["run"] = collection.spec, str(args.run)
+    if args.exact_run:
+        run, exact = read_trec_run(args.run), read_trec_run(args.exact_run)
+        depth = max((len(ranking) for ranking in exact.values()), default=10)
+        result["vs_exact"] = recall_against_exact(run, exact, sorted({10, depth}))
     if args.queries:
         with VectorFile(args.docs) as docs:  # streamed: its term ids are counted, its weights not read
             queries = SparseVectors.load(args.queries)
@@ -603,7 +613,12 @@ def _run_evaluate(args) -> None:
         write_json(args.output, result)
     if args.per_query:
         write_per_query(args.per_query, result["per_query"])
-    row = {"run": args.name or Path(args.run).name, **result["metrics"], **result.get("sparsity", {})}
+    row = {
+        "run": args.name or Path(args.run).name,
+        **result["metrics"],
+        **result.get("vs_exact", {}),
+        **result.get("sparsity", {}),
+    }
     print(format_table([row], list(row)))
 
 

@@ -15,7 +15,7 @@ from .metrics import DEFAULT_METRICS, format_columns, format_table, read_per_que
 from .significance import MARK, OUTCOMES, Significance, compare_to_baseline, p_column
 
 COLUMNS = [
-    "model", "setting", "lq", "ld", "prune", "MRR@10", "nDCG@10", "R@100", "R@1000", "flops",
+    "model", "setting", "lq", "ld", "prune", "search", "MRR@10", "nDCG@10", "R@100", "R@1000", "flops",
     "avg_query_nnz", "avg_doc_nnz", "postings", "index_bytes", "latency_p50_ms", "latency_p99_ms", "qps",
     "training_s", "encoding_s",
 ]  # fmt: skip
@@ -27,9 +27,10 @@ def summary_row(result: dict, settings: dict[str, dict] | None = None) -> dict:
     fine-tuned setting's λs as lq and ld)."""
     labels = result.get("labels", {})
     retrieval = result.get("attached", {})
-    row = {key: labels.get(key, "") for key in ("dataset", "model", "setting", "prune")}
+    row = {key: labels.get(key, "") for key in ("dataset", "model", "setting", "prune", "search")}
     row.update((settings or {}).get(row["setting"], {}))
     row.update(result["metrics"])
+    row.update(result.get("vs_exact", {}))
     row.update(result.get("sparsity", {}))
     for key in ("index_bytes", "latency_p50_ms", "latency_p99_ms", "qps"):
         if key in retrieval:
@@ -52,7 +53,7 @@ def summarize(
     setting id (see summary_row)."""
     results = [read_json(path) for path in metric_files]
     frame = pd.DataFrame([summary_row(result, settings) for result in results])
-    columns = [c for c in ["dataset", *COLUMNS] if c in frame.columns]
+    columns = [c for c in ["dataset", *table_columns(frame)] if c in frame.columns]
     if (per_query_files is None) != (significance is None):
         raise ValueError("per-query files and a baseline go together")
     if significance is not None:
@@ -65,6 +66,16 @@ def summarize(
         frame, columns = pd.concat([frame, tests], axis=1), [*columns, *significance.columns()]
         frame = frame.sort_values("baseline", ascending=False, kind="stable")
     return frame[columns].reset_index(drop=True)
+
+
+def table_columns(frame: pd.DataFrame) -> list[str]:
+    """COLUMNS that `frame` has, with the recall-against-exact columns of approximate rows
+    ("R@10 vs exact", "R@<depth> vs exact") after the metrics."""
+    vs_exact = [c for c in frame.columns if c.endswith(" vs exact")]
+    vs_exact.sort(key=lambda c: int(c.split()[0].removeprefix("R@")))
+    columns = [c for c in COLUMNS if c in frame.columns]
+    at = columns.index("R@1000") + 1 if "R@1000" in columns else len(columns)
+    return [*columns[:at], *vs_exact, *columns[at:]]
 
 
 def pareto_front(frame: pd.DataFrame, cost: str, metric: str) -> pd.Series:
@@ -93,8 +104,8 @@ def write_summary(
     paths = {"csv": output_dir / "summary.csv", "md": output_dir / "summary.md"}
     with atomic_path(paths["csv"]) as tmp:
         frame.to_csv(tmp, index=False)
-    columns = [c for c in COLUMNS if c in frame.columns]
-    records = format_columns(frame[columns].fillna("").to_dict("records"), columns)
+    columns = table_columns(frame)
+    records = format_columns(frame[columns].astype(object).fillna("").to_dict("records"), columns)
     legend = ""
     if significance is not None:
         columns.append(_mark_significance(frame, records, significance))
@@ -168,23 +179,41 @@ def vector_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame[sparsity].notna().any(axis=1)] if sparsity else frame
 
 
+EXACT_SEARCHES = ("exact", "")  # the search label of exact rows ("": a row evaluated without one)
+# How the latency plot marks a row: the full index searched exactly, a pruned index, or an
+# approximate preset (of either).
+ROW_KINDS = {"full index": "o", "static pruning": "s", "approximate search": "^"}
+
+
+def row_kind(row) -> str:
+    if str(row.get("search", "")) not in EXACT_SEARCHES:
+        return "approximate search"
+    return "full index" if row["prune"] == "none" else "static pruning"
+
+
 def plot_summary(frame: pd.DataFrame, plot_dir: Path, metric: str) -> dict[str, Path]:
-    """The trade-off plots (unpruned rows: effectiveness against FLOPS and against latency) and
-    the pruning plot, each titled with its dataset, with the BM25 row and the baseline row (when
-    rows were tested against one) as reference lines."""
+    """The trade-off plots — effectiveness against FLOPS (unpruned rows searched exactly) and
+    against latency (every row: full index, static pruning and approximate search marked apart)
+    — and the pruning plot (exact rows), each titled with its dataset, with the BM25 row and the
+    baseline row (when rows were tested against one) as reference lines."""
     import matplotlib
 
     matplotlib.use("Agg")
     vectors = vector_rows(frame)
-    unpruned = vectors[vectors["prune"] == "none"]
+    if len(vectors):
+        vectors = vectors.assign(kind=vectors.apply(row_kind, axis=1))
+    else:
+        vectors = vectors.assign(kind=pd.Series(dtype=str))
+    exact = vectors[vectors["kind"] != "approximate search"]
+    unpruned = exact[exact["kind"] == "full index"]
     references = _references(frame, metric)
     dataset = str(frame["dataset"].iloc[0]) if "dataset" in frame and len(frame) else ""
     paths = {
         "flops": _tradeoff_plot(unpruned, "flops", "FLOPS (expected multiplications per query-document pair)",
                                 metric, plot_dir / "effectiveness_vs_flops.png", dataset, references),
-        "latency": _tradeoff_plot(unpruned, "latency_p50_ms", "median query latency (ms, 1 thread)",
+        "latency": _tradeoff_plot(vectors, "latency_p50_ms", "median query latency (ms, 1 thread)",
                                   metric, plot_dir / "effectiveness_vs_latency.png", dataset, references),
-        "pruning": _pruning_plot(vectors, metric, plot_dir / "pruning.png", dataset, references),
+        "pruning": _pruning_plot(exact, metric, plot_dir / "pruning.png", dataset, references),
     }  # fmt: skip
     return paths
 
@@ -218,12 +247,22 @@ def _tradeoff_plot(
     data = frame.dropna(subset=[cost, metric]) if cost in frame else frame.iloc[0:0]
     if len(data):
         front = pareto_front(data, cost, metric)
-        for model, group in data.groupby("model", sort=False):
-            ax.scatter(group[cost], group[metric], label=model, zorder=3)
+        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        kinds = data["kind"].unique()
+        for number, (model, group) in enumerate(data.groupby("model", sort=False)):
+            colour = colours[number % len(colours)]
+            ax.scatter([], [], color=colour, label=model)  # the legend's colour of the model
+            for kind, marker in ROW_KINDS.items():
+                points = group[group["kind"] == kind]
+                ax.scatter(points[cost], points[metric], color=colour, marker=marker, zorder=3)
             for _, row in group.iterrows():
                 ax.annotate(
-                    row["setting"], (row[cost], row[metric]), fontsize=7, xytext=(4, 3), textcoords="offset points"
+                    _point_label(row), (row[cost], row[metric]), fontsize=7, xytext=(4, 3), textcoords="offset points"
                 )
+        if len(kinds) > 1:  # marker shapes, in grey, when the plot mixes kinds of rows
+            for kind, marker in ROW_KINDS.items():
+                if kind in kinds:
+                    ax.scatter([], [], color="grey", marker=marker, label=kind)
         best = data[front].sort_values(cost)
         if len(best) > 1:
             ax.plot(best[cost], best[metric], "k--", lw=1, label="Pareto front", zorder=2)
@@ -237,6 +276,16 @@ def _tradeoff_plot(
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def _point_label(row) -> str:
+    """A point's annotation: its setting, and its pruning or preset when it has one."""
+    parts = [row["setting"]]
+    if row.get("prune", "none") != "none":
+        parts.append(row["prune"])
+    if str(row.get("search", "")) not in EXACT_SEARCHES:
+        parts.append(row["search"])
+    return " ".join(parts)
 
 
 def _pruning_plot(frame: pd.DataFrame, metric: str, path: Path, dataset: str, references: list) -> Path:

@@ -29,6 +29,7 @@ from ..io import atomic_path, read_yaml
 from .metrics import DEFAULT_METRICS, format_table
 
 LABELS = ("model", "setting", "prune")
+EXACT = "exact"  # the search label of exact rows (splade_core.study.EXACT, a layer above)
 # Effectiveness and the deterministic sparsity figures; never latency or timings.
 FIGURES = (*DEFAULT_METRICS, "flops", "avg_query_nnz", "avg_doc_nnz", "postings")
 INTEGER_FIGURES = ("postings",)
@@ -204,7 +205,9 @@ def read_expected(path: str | os.PathLike) -> dict:
 
 
 def read_summary(path: str | os.PathLike) -> pd.DataFrame:
-    """A summary.csv of `splade aggregate`, its label columns as strings."""
+    """The exact-search rows of a summary.csv of `splade aggregate`, its label columns as
+    strings. Rows of approximate presets (search other than "exact") are not verified: an
+    expected file names a row by model, setting and pruning, which they share with the exact row."""
     path = Path(path)
     if not path.is_file():
         raise SpladeError(f"{path}: no such file")
@@ -216,6 +219,8 @@ def read_summary(path: str | os.PathLike) -> pd.DataFrame:
     if missing:
         raise SpladeError(f"{path}: not a summary of `splade aggregate` (no column {missing[0]!r})")
     frame[list(LABELS)] = frame[list(LABELS)].fillna("")
+    if "search" in frame.columns:
+        frame = frame[frame["search"].fillna(EXACT).astype(str) == EXACT].reset_index(drop=True)
     return frame
 
 

@@ -54,6 +54,11 @@ BMP_MIN_DOCS = 100_000
 BMP_MAX_K = 100
 CODEC_OPTIONS = {"codec": "simdbp128", "dense_min_df": None, "pass_entries": None}
 REORDERINGS: tuple[str, ...] = ("bp",)
+# reorder="auto": BP where bmp then becomes the default exact algorithm (n >= BMP_MIN_DOCS); the
+# order costs build time (BP 4.7 s beside a 0.4 s build at 200k documents, 886 s beside 75 s at
+# 8.8 M) and buys k = 10 search (bmp on the BP index 0.165 ms against exhaustive in input order
+# 0.263 ms at 200 k; 5.1 against 10.6 ms at 8.8 M; benchmarks/RESULTS.md, docs/scale.md).
+AUTO_REORDER = "auto"
 _FLOAT_FIXED_POINT = 65535.0
 _MAX_WEIGHT = 65535
 
@@ -214,7 +219,8 @@ class InvertedIndex:
         its input and the index; fewer mean more passes over the input, the same index.
 
         `reorder`: None (index the rows in input order), "bp" or a `BPOptions` (reorder them
-        by recursive graph bisection first, with `threads`; the keyword options `bp_iterations`,
+        by recursive graph bisection first, with `threads`), or "auto" ("bp" from BMP_MIN_DOCS
+        documents on, where it pays; else None). The keyword options `bp_iterations`,
         `bp_min_partition`, `bp_max_depth`, `bp_min_df`, `bp_max_df_ratio` and `bp_seed` set the
         `BPOptions` fields). `doc_order`: a permutation of the rows to index them in instead
         (element i: the row placed at position i, as `bp_order` returns), and `order_kind`
@@ -223,7 +229,9 @@ class InvertedIndex:
         stored in the file and read back as `InvertedIndex.meta`. `calibration_queries`: query
         rows from which to derive the approximate presets (`calibrate_presets`); none by default.
         """
-        bp_options = _bp_options(reorder, options)
+        indptr, indices, data, width = _as_csr(docs_csr, "docs")
+        n_docs = len(indptr) - 1
+        bp_options = _bp_options(reorder, options, n_docs)
         codec_options = options
         unknown = sorted(set(codec_options) - set(CODEC_OPTIONS))
         if unknown:
@@ -236,8 +244,6 @@ class InvertedIndex:
             raise ValueError(f"codec must be 'simdbp128', not {codec_options['codec']!r}")
         dense_min_df = codec_options.get("dense_min_df")
         dense_min_df = 0 if dense_min_df is None else _positive_int(dense_min_df, "dense_min_df")
-        indptr, indices, data, width = _as_csr(docs_csr, "docs")
-        n_docs = len(indptr) - 1
         if n_docs > np.iinfo(np.int32).max:
             raise ValueError("at most 2^31 - 1 documents are supported")
         vocab_size = _vocab_size(vocab_size, width, indices)
@@ -311,10 +317,10 @@ class InvertedIndex:
         (2 bytes a posting, twice) and the build's input and index, never their sum."""
         from ..sparse.vectors import VectorFile
 
-        bp_options = _bp_options(reorder, options)
         with VectorFile(path) as file:
             if not file.is_quantized:
                 raise SpladeError(f"{file.path}: the index takes quantized vectors (run `splade quantize` first)")
+            bp_options = _bp_options(reorder, options, file.n_rows)
             order = None
             if bp_options is not None:
                 rows = ((c.indptr, c.indices, c.data) for c in file.chunks())
@@ -512,10 +518,12 @@ class InvertedIndex:
 # ---- input coercion (explicit dtypes, readable errors) ------------------------------------
 
 
-def _bp_options(reorder, options: dict) -> BPOptions | None:
-    """The BPOptions that `reorder` (None, "bp" or a BPOptions) and the bp_* keywords of
-    `options` ask for; those keywords are taken out of `options`."""
+def _bp_options(reorder, options: dict, n_docs: int) -> BPOptions | None:
+    """The BPOptions that `reorder` (None, "bp", "auto" or a BPOptions) and the bp_* keywords of
+    `options` ask for, for `n_docs` documents; those keywords are taken out of `options`."""
     bp_keywords = {_BP_KEYWORDS[key]: options.pop(key) for key in list(options) if key in _BP_KEYWORDS}
+    if reorder == AUTO_REORDER:
+        return BPOptions(**bp_keywords) if n_docs >= BMP_MIN_DOCS else None
     if isinstance(reorder, BPOptions):
         if bp_keywords:
             raise TypeError("give BP settings either as a BPOptions or as bp_* keywords, not both")
@@ -526,7 +534,7 @@ def _bp_options(reorder, options: dict) -> BPOptions | None:
         return None
     if reorder in REORDERINGS:
         return BPOptions(**bp_keywords)
-    raise ValueError(f"reorder must be None, 'bp' or a BPOptions, not {reorder!r}")
+    raise ValueError(f"reorder must be None, 'bp', 'auto' or a BPOptions, not {reorder!r}")
 
 
 def _positive_int(value, name: str) -> int:

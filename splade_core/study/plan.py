@@ -29,6 +29,7 @@ from ..train.config import TrainConfig
 
 PRETRAINED = "pretrained"  # the setting of a model evaluated as it is
 NO_PRUNING = "none"
+EXACT = "exact"  # the search of a row run by the index's fastest exact algorithm (else a preset's name)
 BM25 = "bm25"  # the model label of a dataset's BM25 row
 # Keys of the config's `training` section that the study reads and `splade train` does not.
 STUDY_TRAINING_KEYS = ("allow_eval_overlap",)
@@ -48,11 +49,11 @@ LAYOUT = {
     "pruned_docs": "prune/{corpus}/{model}/{setting}/{prune}/docs.npz",
     "index": "index/{corpus}/{model}/{setting}/{prune}/index.bin",
     "index_stats": "index/{corpus}/{model}/{setting}/{prune}/index.json",
-    "run": "retrieve/{dataset}/{model}/{setting}/{prune}/run.trec",
-    "retrieval": "retrieve/{dataset}/{model}/{setting}/{prune}/retrieval.json",
+    "run": "retrieve/{dataset}/{model}/{setting}/{prune}/{search}/run.trec",
+    "retrieval": "retrieve/{dataset}/{model}/{setting}/{prune}/{search}/retrieval.json",
     "bm25_run": "retrieve/{dataset}/bm25/run.trec",
-    "metrics": "evaluate/{dataset}/{model}/{setting}/{prune}/metrics.json",
-    "per_query": "evaluate/{dataset}/{model}/{setting}/{prune}/perquery.tsv",
+    "metrics": "evaluate/{dataset}/{model}/{setting}/{prune}/{search}/metrics.json",
+    "per_query": "evaluate/{dataset}/{model}/{setting}/{prune}/{search}/perquery.tsv",
     "bm25_metrics": "evaluate/{dataset}/bm25/metrics.json",
     "bm25_per_query": "evaluate/{dataset}/bm25/perquery.tsv",
     "summary": "summary/{dataset}/summary",  # .csv, .md, .html
@@ -108,12 +109,14 @@ UNPRUNED = Pruning(NO_PRUNING)
 
 @dataclass(frozen=True)
 class Row:
-    """One row of a dataset's summary: a model setting with a pruning, or the BM25 row."""
+    """One row of a dataset's summary: a model setting with a pruning, searched exactly or by an
+    approximate preset of its index; or the BM25 row."""
 
     dataset: str
     model: str
     setting: Setting | None = None
     pruning: Pruning | None = None
+    search: str = EXACT
 
     @property
     def is_bm25(self) -> bool:
@@ -122,8 +125,14 @@ class Row:
     def labels(self) -> dict[str, str]:
         """The row's ids, as `splade evaluate --label` records them."""
         if self.is_bm25:
-            return {"dataset": self.dataset, "model": BM25, "setting": "-", "prune": NO_PRUNING}
-        return {"dataset": self.dataset, "model": self.model, "setting": self.setting.id, "prune": self.pruning.id}
+            return {"dataset": self.dataset, "model": BM25, "setting": "-", "prune": NO_PRUNING, "search": EXACT}
+        return {
+            "dataset": self.dataset,
+            "model": self.model,
+            "setting": self.setting.id,
+            "prune": self.pruning.id,
+            "search": self.search,
+        }
 
 
 class Study:
@@ -148,6 +157,7 @@ class Study:
             ]
         }
         self.settings = {s.id: s for s in [PRETRAINED_SETTING, *self.lambda_settings]}
+        self.searches = [EXACT, *config["retrieval"]["approximate"]]
         self.teacher = default_teacher(config["mining"]["teacher"], config["training"]["loss"])
 
     @classmethod
@@ -207,12 +217,13 @@ class Study:
         return list(self.prunings.values())
 
     def rows(self, dataset: str) -> list[Row]:
-        """Every row of a dataset's summary, in one order: models, settings, prunings; BM25."""
+        """Every row of a dataset's summary, in one order: models, settings, prunings, searches; BM25."""
         rows = [
-            Row(dataset, model, setting, pruning)
+            Row(dataset, model, setting, pruning, search)
             for model in self.models
             for setting in self.settings_of(model)
             for pruning in self.prunings_of(setting)
+            for search in self.searches
         ]
         return rows + [Row(dataset, BM25)] * self.datasets[dataset]["bm25"]
 
@@ -221,6 +232,13 @@ class Study:
 
     def corpus_of(self, dataset: str) -> str:
         return self.datasets[dataset].get("corpus", dataset)
+
+    def calibration_dataset(self, corpus: str) -> str | None:
+        """The dataset whose queries calibrate the approximate presets of a corpus's indexes (the
+        first dataset searching it), or None when the study runs no approximate search."""
+        if self.searches == [EXACT]:
+            return None
+        return next(name for name in self.datasets if self.corpus_of(name) == corpus)
 
     def collection_of(self, dataset: str) -> str:
         return self.datasets[dataset]["collection"]

@@ -155,7 +155,7 @@ def test_large_k_over_several_windows_with_ties(order):
     queries = random_csr(rng, 4, vocab + 2, 10, 2).toarray()
     queries[:, [vocab, vocab + 1]] = 2
     queries = sp.csr_array(queries)
-    assert_exact(build(docs, None, order), docs, queries, ks=(10, 64, 1000, n_docs))
+    assert_exact(build(docs, None, order), docs, queries, ks=(1, 10, 64, 1000, n_docs))
 
 
 def test_uint16_extremes_do_not_overflow(order):

@@ -147,3 +147,23 @@ def test_an_index_built_from_a_file_equals_one_built_in_memory(tmp_path):
     SparseVectors.from_csr(docs.astype(np.float32), [f"d{i}" for i in range(docs.shape[0])]).save(tmp_path / "f.npz")
     with pytest.raises(SpladeError, match=r"f\.npz: the index takes quantized vectors"):
         InvertedIndex.from_file(tmp_path / "f.npz")
+
+
+def test_auto_reorders_from_bmp_min_docs_on():
+    """reorder="auto" (the CLI's and the workflow's default) runs BP where it pays: from
+    BMP_MIN_DOCS documents on, where bmp on the reordered index becomes the default algorithm."""
+    from splade_core.index.inverted_index import BMP_MIN_DOCS
+
+    rng = np.random.default_rng(3)
+    rows = np.repeat(np.arange(BMP_MIN_DOCS), 2)
+    docs = sp.csr_array(
+        (rng.integers(1, 256, rows.size), (rows, rng.integers(0, 64, rows.size))), shape=(BMP_MIN_DOCS, 64)
+    )
+    docs.sum_duplicates()
+    docs.data = np.minimum(docs.data, 255).astype(np.uint8)
+    large = InvertedIndex.build(docs, reorder="auto", bp_iterations=2)
+    small = InvertedIndex.build(docs[: BMP_MIN_DOCS - 1], reorder="auto", bp_iterations=2)
+    assert large.stats()["doc_order"] == "bp" and large.default_algorithm(10) == "bmp"
+    assert small.doc_order is None and small.default_algorithm(10) == "exhaustive"
+    with pytest.raises(ValueError, match="reorder must be None, 'bp', 'auto' or a BPOptions"):
+        InvertedIndex.build(docs[:10], reorder="always")

@@ -206,3 +206,43 @@ def test_negative_grades_count_as_not_relevant_and_do_not_crash():
     negative = evaluate_run(ranking, {"q1": {"d1": -2, "d2": 1}})["metrics"]
     zero = evaluate_run(ranking, {"q1": {"d1": 0, "d2": 1}})["metrics"]
     assert negative == zero and negative["MRR@10"] == 0.5
+
+
+def test_recall_against_the_exact_run_counts_tied_documents_as_found():
+    from splade_core.evaluate.metrics import recall_against_exact
+
+    exact = {"a": [("d1", 9.0), ("d2", 7.0), ("d3", 7.0)], "b": [("d4", 5.0)], "c": []}
+    run = {"a": [("d1", 9.0), ("d3", 7.0), ("d9", 7.0)], "b": [("d8", 4.0)]}
+    recalls = recall_against_exact(run, exact, (2, 3))
+    # a: at 2, d1 and d3 (tied with d2, the exact 2nd) reach 7; at 3, d9 ties too; b: nothing
+    assert recalls == {"R@2 vs exact": (1.0 + 0.0) / 2, "R@3 vs exact": (1.0 + 0.0) / 2}
+    assert recall_against_exact({}, exact, (1,)) == {"R@1 vs exact": 0.0}
+
+
+def test_approximate_rows_get_their_own_columns_marker_and_points(tmp_path):
+    import pandas as pd
+
+    from splade_core.evaluate.aggregate import row_kind, summarize, write_summary
+    from splade_core.io import write_json
+
+    metrics = {"MRR@10": 0.5, "nDCG@10": 0.6, "R@100": 0.7, "R@1000": 0.8}
+    files = []
+    for prune, search, latency in (("none", "exact", 2.0), ("none", "approx-95", 1.0), ("term-5", "exact", 1.5)):
+        labels = {"dataset": "d", "model": "m", "setting": "pretrained", "prune": prune, "search": search}
+        extra = {"vs_exact": {"R@10 vs exact": 0.96, "R@20 vs exact": 0.98}} if search != "exact" else {}
+        attached = {"latency_p50_ms": latency}
+        sparsity = {"flops": 1.0, "postings": 10}
+        files.append(tmp_path / f"{prune}-{search}.json")
+        write_json(
+            files[-1], {"metrics": metrics, "labels": labels, "attached": attached, "sparsity": sparsity, **extra}
+        )
+    frame = summarize(files)
+    columns = list(frame.columns)
+    assert columns.index("search") == columns.index("prune") + 1
+    assert columns[columns.index("R@1000") + 1 : columns.index("R@1000") + 3] == ["R@10 vs exact", "R@20 vs exact"]
+    assert frame["R@10 vs exact"].isna().tolist() == [True, False, True]
+    assert [row_kind(row) for _, row in frame.iterrows()] == ["full index", "approximate search", "static pruning"]
+    paths = write_summary(frame, tmp_path / "summary")
+    assert "approx-95" in paths["md"].read_text()
+    assert pd.read_csv(paths["csv"])["search"].tolist() == ["exact", "approx-95", "exact"]
+    assert paths["latency"].stat().st_size > 1000

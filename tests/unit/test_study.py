@@ -45,10 +45,22 @@ def test_rows_cover_every_model_setting_and_pruning_then_bm25():
     study = Study.from_config(checked())
     rows = study.rows("tiny")
     assert len(rows) == 3 * 4 + 1 and rows[-1].is_bm25
-    assert rows[0].labels() == {"dataset": "tiny", "model": "splade-tiny", "setting": "pretrained", "prune": "none"}
+    labels = {"dataset": "tiny", "model": "splade-tiny", "setting": "pretrained", "prune": "none", "search": "exact"}
+    assert rows[0].labels() == labels
     assert (rows[4].setting.lq, rows[4].setting.ld) == (0.001, 0.001) and not rows[0].setting.fine_tuned
     only_pretrained = Study.from_config(checked(pruning={"document": [16], "settings": "pretrained"}))
     assert [r.labels()["prune"] for r in only_pretrained.rows("tiny")[:-1]] == ["none", "document-16", "none", "none"]
+    assert study.calibration_dataset("tiny") is None  # exact search only: no index is calibrated
+
+
+def test_approximate_presets_add_rows_and_calibrate_each_corpus_with_its_first_dataset():
+    study = Study.from_config(checked(retrieval={"approximate": ["approx-95", "approx-99"]}))
+    rows = study.rows("tiny")
+    assert len(rows) == 3 * 4 * 3 + 1
+    assert [r.labels()["search"] for r in rows[:3]] == ["exact", "approx-95", "approx-99"]
+    assert {r.labels()["prune"] for r in rows[:3]} == {"none"}
+    assert study.calibration_dataset("tiny") == "tiny"
+    assert study.baseline_labels()["search"] == "exact"
 
 
 def test_the_baseline_is_the_first_pretrained_model_unpruned_or_the_named_row():
@@ -56,6 +68,7 @@ def test_the_baseline_is_the_first_pretrained_model_unpruned_or_the_named_row():
         "model": "splade-tiny",
         "setting": "pretrained",
         "prune": "none",
+        "search": "exact",
     }
     named = checked(report={"baseline": {"model": "splade-tiny", "setting": "lq=0.1_ld=0.1", "prune": "term-10"}})
     assert Study.from_config(named).baseline_labels()["prune"] == "term-10"
@@ -96,12 +109,13 @@ def test_stage_first_layout_keeps_any_dataset_or_model_name_in_its_stage():
         checked(datasets={"models": {"collection": TINY}}, models={"index": {"path": "bundled/splade-tiny"}})
     )
     names = {"dataset": "models", "corpus": "models", "model": "index", "setting": "pretrained", "prune": "none"}
+    names["search"] = "exact"
     paths = {}
     for name, pattern in LAYOUT.items():
         values = {key: names.get(key, "x") for key in re.findall(r"\{(\w+)\}", pattern)}
         paths[name] = study.path(name, **values)
     assert len(set(paths.values())) == len(paths)
-    assert paths["metrics"] == "results/evaluate/models/index/pretrained/none/metrics.json"
+    assert paths["metrics"] == "results/evaluate/models/index/pretrained/none/exact/metrics.json"
     assert paths["index"] == "results/index/models/index/pretrained/none/index.bin"
 
 

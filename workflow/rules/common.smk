@@ -14,7 +14,8 @@ from splade_core.formats import detect_format
 from splade_core.io import read_yaml
 from splade_core.registry import STUDY_PRUNING_METHODS
 from splade_core.sparse.vectors import weight_dtype
-from splade_core.study import BM25, NO_PRUNING, PRETRAINED, Study
+from splade_core.index.presets import PRESETS
+from splade_core.study import BM25, EXACT, NO_PRUNING, PRETRAINED, Study
 from splade_core.study.resources import (
     encode_memory,
     encode_minutes,
@@ -73,7 +74,8 @@ os.environ["PATH"] = (
 
 
 # Names are ids of the config's tables: a model or dataset key, a setting (pretrained or a λ
-# pair's id), a pruning id. Each stage has its own tree, so no name can reach into another's.
+# pair's id), a pruning id, a search (exact or a preset's name). Each stage has its own tree,
+# so no name can reach into another's.
 wildcard_constraints:
     dataset="[A-Za-z0-9][A-Za-z0-9._-]*",
     corpus="[A-Za-z0-9][A-Za-z0-9._-]*",
@@ -81,6 +83,7 @@ wildcard_constraints:
     setting=f"{PRETRAINED}|lq=[^_/]+_ld=[^_/]+",
     prune=f"{NO_PRUNING}|({'|'.join(STUDY_PRUNING_METHODS)})-[0-9]+",
     shard="[0-9]+",
+    search="|".join([EXACT, *PRESETS]),
 
 
 def manifest(folder):

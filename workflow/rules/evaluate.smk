@@ -37,9 +37,20 @@ def training_timing(wildcards):
     return [STUDY.benchmark("train_model", f"{wildcards.model}/{wildcards.setting}")]
 
 
+def exact_run(wildcards):
+    """An approximate row's reference: the exact run of the same index (none for exact rows)."""
+    if wildcards.search == EXACT:
+        return []
+    values = {
+        key: getattr(wildcards, key) for key in ("dataset", "model", "setting", "prune")
+    }
+    return [path("run", **values, search=EXACT)]
+
+
 rule evaluate_run:
     input:
         run=rules.retrieve.output.run,
+        exact=exact_run,
         retrieval=rules.retrieve.output.stats,
         queries=rules.quantize_queries.output,
         docs=lambda wildcards: corpus_vectors(
@@ -52,9 +63,9 @@ rule evaluate_run:
         metrics=path("metrics"),
         per_query=path("per_query"),
     log:
-        STUDY.log("evaluate_run", "{dataset}/{model}/{setting}/{prune}"),
+        STUDY.log("evaluate_run", "{dataset}/{model}/{setting}/{prune}/{search}"),
     benchmark:
-        STUDY.benchmark("evaluate_run", "{dataset}/{model}/{setting}/{prune}")
+        STUDY.benchmark("evaluate_run", "{dataset}/{model}/{setting}/{prune}/{search}")
     resources:
         mem_mb=memory(1000, 0.1),
         runtime=minutes(5, 1),
@@ -63,11 +74,15 @@ rule evaluate_run:
         timings=lambda wildcards, input: timing_flags(
             {"encoding_s": input.encoding, "training_s": input.training}
         ),
+        exact=lambda wildcards, input: " ".join(
+            f"--exact-run {file}" for file in input.exact
+        ),
     shell:
         "splade evaluate --run {input.run} --collection {params.collection:q}"
         " --queries {input.queries} --docs {input.docs} --attach {input.retrieval} {params.timings}"
-        " --label dataset={wildcards.dataset} --label model={wildcards.model}"
+        " {params.exact} --label dataset={wildcards.dataset} --label model={wildcards.model}"
         " --label setting={wildcards.setting} --label prune={wildcards.prune}"
+        " --label search={wildcards.search}"
         " --output {output.metrics} --per-query {output.per_query} > {log} 2>&1"
 
 
@@ -92,4 +107,5 @@ rule evaluate_bm25:
     shell:
         "splade evaluate --run {input.run} --collection {params.collection:q} {params.timings}"
         " --label dataset={wildcards.dataset} --label model=bm25 --label setting=- --label prune=none"
+        f" --label search={EXACT}"
         " --output {output.metrics} --per-query {output.per_query} > {log} 2>&1"

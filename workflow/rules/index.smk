@@ -1,6 +1,17 @@
+def calibration_queries(wildcards):
+    """The quantized queries that calibrate the index's approximate presets (none if the
+    study searches exactly only)."""
+    dataset = STUDY.calibration_dataset(wildcards.corpus)
+    if dataset is None:
+        return []
+    values = {"model": wildcards.model, "setting": wildcards.setting}
+    return [path("quantized_queries", dataset=dataset, **values)]
+
+
 rule build_index:
     input:
-        corpus_vectors,
+        docs=corpus_vectors,
+        calibration=calibration_queries,
     output:
         index=path("index"),
         stats=path("index_stats"),
@@ -15,6 +26,10 @@ rule build_index:
     params:
         block_size=config["index"]["block_size"],
         reorder=config["index"]["reorder"],
+        calibration=lambda wildcards, input: " ".join(
+            f"--calibration-queries {file}" for file in input.calibration
+        ),
     shell:
-        "splade index {input} --block-size {params.block_size} --reorder {params.reorder}"
-        " --threads {threads} --output {output.index} --stats {output.stats} > {log} 2>&1"
+        "splade index {input.docs} --block-size {params.block_size} --reorder {params.reorder}"
+        " {params.calibration} --threads {threads} --output {output.index}"
+        " --stats {output.stats} > {log} 2>&1"

@@ -12,16 +12,19 @@ rule retrieve:
         run=path("run"),
         stats=path("retrieval"),
     log:
-        STUDY.log("retrieve", "{dataset}/{model}/{setting}/{prune}"),
+        STUDY.log("retrieve", "{dataset}/{model}/{setting}/{prune}/{search}"),
     benchmark:
-        STUDY.benchmark("retrieve", "{dataset}/{model}/{setting}/{prune}")
+        STUDY.benchmark("retrieve", "{dataset}/{model}/{setting}/{prune}/{search}")
     threads: RETRIEVAL["threads"]
     resources:
         mem_mb=memory(1000, 1.2),
         runtime=minutes(10, 30),
     params:
         k=RETRIEVAL["k"],
-        algorithm=RETRIEVAL["algorithm"],
+        # exact: the configured algorithm; else the preset the index was calibrated for
+        algorithm=lambda wildcards: (
+            RETRIEVAL["algorithm"] if wildcards.search == EXACT else wildcards.search
+        ),
     shell:
         "splade search --index {input.index} --queries {input.queries} --k {params.k}"
         " --algorithm {params.algorithm} --threads {threads} --output {output.run}"
