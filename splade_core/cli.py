@@ -554,7 +554,8 @@ def _add_evaluate(subparsers) -> None:
     p.add_argument(
         "--exact-run",
         type=_existing_file,
-        help="the exact run of the same index: adds the run's recall against it at 10 and at the run's depth",
+        help="the exact run of the same index: adds the run's recall against it at 10 and at the search's k "
+        "(of an --attach'ed retrieval record; else the exact run's depth)",
     )
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="identify the row (repeatable)")
     p.add_argument(
@@ -597,10 +598,6 @@ def _run_evaluate(args) -> None:
     if result["queries_retrieved"] == 0:
         raise SpladeError(f"{args.run}: no query of the run is judged in {collection.spec}")
     result["collection"], result["run"] = collection.spec, str(args.run)
-    if args.exact_run:
-        run, exact = read_trec_run(args.run), read_trec_run(args.exact_run)
-        depth = max((len(ranking) for ranking in exact.values()), default=10)
-        result["vs_exact"] = recall_against_exact(run, exact, sorted({10, depth}))
     if args.queries:
         with VectorFile(args.docs) as docs:  # streamed: its term ids are counted, its weights not read
             queries = SparseVectors.load(args.queries)
@@ -608,6 +605,12 @@ def _run_evaluate(args) -> None:
             result["sparsity"] = sparsity_stats(queries, docs)
     result["labels"] = dict(_key_value(item, "--label") for item in args.label)
     result["attached"] = {key: value for path in args.attach for key, value in read_json(path).items()}
+    if args.exact_run:  # at 10 and at the search's k (an attached retrieval record's), else the exact run's depth
+        run, exact = read_trec_run(args.run), read_trec_run(args.exact_run)
+        depth = result["attached"].get("k", max((len(ranking) for ranking in exact.values()), default=10))
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            raise SpladeError(f"--attach: 'k' must be a positive whole number, not {depth!r}")
+        result["vs_exact"] = recall_against_exact(run, exact, sorted({10, depth}))
     result["timings"] = _timings([_key_value(item, "--timing") for item in args.timing])
     if args.output:
         write_json(args.output, result)

@@ -307,6 +307,37 @@ def test_changing_a_pruning_value_reruns_only_pruning_retrieval_and_evaluation(f
     }
 
 
+def test_approximate_presets_are_rows_with_their_recall_against_the_exact_run(finished_study, test_config, tmp_path):
+    """`retrieval.approximate` adds a row per index and preset: the index is rebuilt with its
+    presets calibrated on the dataset's queries, the preset's run is evaluated beside the exact
+    one and reports its recall against it (here 1: below BMP_MIN_DOCS the presets are exact)."""
+    workdir = copy_study(finished_study, tmp_path / "study")
+    config = {
+        **_with(test_config, "retrieval", approximate=["approx-95"]),
+        "pruning": {**test_config["pruning"], "term": [], "agnostic": []},
+    }
+    configfile = str(write_config(workdir, config))
+    jobs = planned_jobs(snakemake(workdir, "-n", "--configfile", configfile, timeout=120))
+    assert {rule: jobs.get(rule) for rule in ("build_index", "retrieve", "evaluate_run", "train_model")} == {
+        "build_index": 6,
+        "retrieve": 12,
+        "evaluate_run": 12,
+        "train_model": None,
+    }
+    result = snakemake(workdir, "--cores", "2", "--configfile", configfile)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = pd.read_csv(workdir / "results" / "summary" / "tiny" / "summary.csv")
+    splade = summary[summary["model"] == "splade-tiny"].set_index(["setting", "prune", "search"]).sort_index()
+    assert len(splade) == 12 and sorted(splade.index.get_level_values("search").unique()) == ["approx-95", "exact"]
+    approximate = splade.xs("approx-95", level="search")
+    assert (approximate[["R@10 vs exact", "R@20 vs exact"]] == 1.0).all().all()
+    exact = splade.xs("exact", level="search")
+    pd.testing.assert_frame_equal(approximate[["nDCG@10", "R@100"]], exact[["nDCG@10", "R@100"]])
+    index_stats = json.loads((workdir / "results/index/tiny/splade-tiny/pretrained/none/index.json").read_text())
+    assert index_stats["presets"]["approx-95"]["algorithm"] == "exhaustive"
+    assert (workdir / "results/summary/tiny/plots/effectiveness_vs_latency.png").stat().st_size > 1000
+
+
 def _wait_until(condition, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not condition() and time.monotonic() < deadline:
