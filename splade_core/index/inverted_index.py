@@ -60,6 +60,7 @@ REORDERINGS: tuple[str, ...] = ("bp",)
 # 0.263 ms at 200 k; 5.1 against 10.6 ms at 8.8 M; benchmarks/RESULTS.md, docs/scale.md).
 AUTO_REORDER = "auto"
 _FLOAT_FIXED_POINT = 65535.0
+_DOC_ID_CHUNK = 1 << 18
 _MAX_WEIGHT = 65535
 
 
@@ -440,11 +441,20 @@ class InvertedIndex:
         if self._doc_ids is None:
             offsets = self._engine.doc_id_offsets()
             blob = self._engine.doc_id_bytes().tobytes()
-            try:
-                ids = [blob[a:b].decode("utf-8") for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
-            except UnicodeDecodeError as exc:
-                raise IndexFormatError(f"doc ids are not valid UTF-8 ({exc})") from None
-            self._doc_ids = np.asarray(ids, dtype=str)
+            n = len(offsets) - 1
+            width = max(1, int(np.diff(offsets).max())) if n > 0 else 1  # bytes bound characters
+            ids = np.empty(n, dtype=f"<U{width}")
+            # A chunk of ids at a time: Python strings for all 8.8 M ids of MS MARCO at once would
+            # hold ~1.3 GB beside the array (the retrieve job declares input-sized memory).
+            for start in range(0, n, _DOC_ID_CHUNK):
+                bounds = offsets[start : min(n, start + _DOC_ID_CHUNK) + 1].tolist()
+                try:
+                    ids[start : start + len(bounds) - 1] = [
+                        blob[a:b].decode("utf-8") for a, b in zip(bounds[:-1], bounds[1:])
+                    ]
+                except UnicodeDecodeError as exc:
+                    raise IndexFormatError(f"doc ids are not valid UTF-8 ({exc})") from None
+            self._doc_ids = ids
         return self._doc_ids
 
     def to_doc_ids(self, doc_idx: np.ndarray) -> np.ndarray:
