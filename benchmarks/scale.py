@@ -250,23 +250,30 @@ def merge(work: Path) -> dict:
     return {"s": round(seconds, 1), "max_rss_mb": round(rss), "input_mb": round(source.stat().st_size / 2**20)}
 
 
-APPROXIMATE = {"algorithm": "bmp", "bound_share": 0.35, "term_ratio": 0.9}  # as in benchmarks/RESULTS.md
+CALIBRATION_QUERIES = 500  # the queries after the timed ones calibrate the BP index's presets
 
 
 def latencies(work: Path, n_queries: int, threads: int, scipy_queries: int) -> dict:
-    """Single-thread search latency (p50 ms, CPU) at this size: k = 10 and 1,000, exact and
-    approximate, on the input-order index and on a BP-reordered one (built here, timed), with
-    SciPy brute force on a subset of the same queries; its top-10 scores must equal ours."""
+    """Single-thread search latency (p50 ms, CPU) at this size: k = 10 and 1,000, exact, on the
+    input-order index and on a BP-reordered one (built here, timed, its approximate presets
+    calibrated on the CALIBRATION_QUERIES queries after the timed ones), and the presets on the
+    BP index with their recall against its exact search; SciPy brute force on a subset of the
+    same queries and splade-index on all, their top-k scores equal to ours."""
     from splade_core.index import InvertedIndex
+    from splade_core.index.presets import PRESETS, recall_at_k
     from splade_core.retrieve.search import timed_calls
     from splade_core.sparse import SparseVectors
 
     results = work / "results"
     docs_path = results / "quantize" / "synthetic" / "synthetic" / "pretrained" / "docs.npz"
     queries = SparseVectors.load(results / "quantize" / "synthetic" / "synthetic" / "pretrained" / "queries.npz")
-    csr = queries.to_csr()[:n_queries]
+    all_rows = queries.to_csr()
+    csr = all_rows[:n_queries]
     bp_path = work / "bp" / "index.bin"
     bp_path.parent.mkdir(exist_ok=True)
+    calibration = slice(n_queries, n_queries + CALIBRATION_QUERIES)
+    calibration_path = work / "bp" / "calibration-queries.npz"
+    SparseVectors.from_csr(all_rows[calibration], queries.ids[calibration], meta=queries.meta).save(calibration_path)
     bp_s, bp_rss = measured(
         [
             sys.executable,
@@ -278,6 +285,8 @@ def latencies(work: Path, n_queries: int, threads: int, scipy_queries: int) -> d
             "bp",
             "--threads",
             str(threads),
+            "--calibration-queries",
+            str(calibration_path),
             "--output",
             str(bp_path),
         ]
@@ -288,16 +297,13 @@ def latencies(work: Path, n_queries: int, threads: int, scipy_queries: int) -> d
     ours = {}
     for name, path in indexes.items():
         index = InvertedIndex.load(path)
+        if name == "bp":
+            out["presets"] = {preset: value.to_json() for preset, value in index.presets.items()}
         for k in (10, 1000):
-            for label, options in (
-                ("exact", {"algorithm": "default"}),
-                ("exact bmp", {"algorithm": "bmp"}),
-                ("approximate", APPROXIMATE),
-            ):
-                options = {
-                    **options,
-                    "algorithm": "exhaustive" if options["algorithm"] == "default" else options["algorithm"],
-                }
+            searches = ["exhaustive", "bmp", *(index.presets if name == "bp" else ())]
+            for algorithm in searches:
+                label = "exact" if algorithm == "exhaustive" else "exact bmp" if algorithm == "bmp" else algorithm
+                options = {"algorithm": algorithm}
                 calls = [
                     lambda row=row, index=index, k=k, options=options: index.search(
                         csr[row : row + 1], k=k, threads=1, **options
@@ -311,12 +317,10 @@ def latencies(work: Path, n_queries: int, threads: int, scipy_queries: int) -> d
                     exact = found
                     if name == "input order":  # the peers' scores are checked against these
                         ours[k] = found
-                else:  # share of the exact top-k (ids) found, over the timed queries
-                    hits = [
-                        len(set(a[0][0]) & set(b[0][0])) / max(1, int((b[0][0] >= 0).sum()))
-                        for a, b in zip(found, exact)
-                    ]
-                    row[f"recall@{k}"] = round(float(np.mean(hits)), 4)
+                elif algorithm in PRESETS:  # tie-aware share of the exact top-k, over the timed queries
+                    stack = lambda results, part: np.concatenate([r[part] for r in results])  # noqa: E731
+                    recall = recall_at_k((stack(exact, 0), stack(exact, 1)), (stack(found, 0), stack(found, 1)))
+                    row[f"recall@{k}"] = round(float(np.nanmean(recall)), 4)
                 out["rows"].append(row)
     out["peers"] = peer_latencies(docs_path, queries, ours, n_queries, scipy_queries)
     return out
