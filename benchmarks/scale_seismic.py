@@ -102,7 +102,7 @@ def main() -> None:
     attempt, index, builds = 0, None, []
     for name, target in PRESETS.items():
         preset = ours.preset(name)
-        _, cpu, found = timed_calls([lambda row=row: ours.search(timed[row : row + 1], k=K, algorithm=name)
+        _, cpu, found = timed_calls([lambda row=row, name=name: ours.search(timed[row : row + 1], k=K, algorithm=name)
                                      for row in range(timed.shape[0])])  # fmt: skip
         got = (np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found]))
         out["rows"].append({"engine": "ours", "target": target, "setting": preset.to_json(),
@@ -131,7 +131,8 @@ def main() -> None:
             out["rows"].append({"engine": "seismic", "target": target, "error": "no setting reached the target"})
             continue
         (query_cut, heap_factor), _, tuned = best
-        _, cpu, _ = timed_calls([lambda q=q: index.search("q", q[0], q[1], K, query_cut, heap_factor)
+        settings = (K, query_cut, heap_factor)
+        _, cpu, _ = timed_calls([lambda q=q, index=index, settings=settings: index.search("q", q[0], q[1], *settings)
                                  for q in prepared["timed"]])  # fmt: skip
         got = seismic_topk(index, prepared["timed"], query_cut, heap_factor)
         out["rows"].append({"engine": "seismic", "target": target, "n_postings": builds[-1]["n_postings"],
