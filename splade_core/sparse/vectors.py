@@ -148,8 +148,13 @@ class SparseVectors:
             writer.append(self.indptr, self.indices, self.data, self.ids)
 
     def term_df(self) -> np.ndarray:
-        """How many rows hold each term (int64, one entry per vocabulary term)."""
-        return np.bincount(self.indices, minlength=self.vocab_size).astype(np.int64)
+        """How many rows hold each term (int64, one entry per vocabulary term), counted a chunk
+        of postings at a time: np.bincount widens its input to int64, a copy of 8.8 GB for the
+        1.09 B term ids of an MS MARCO corpus."""
+        counted = np.zeros(self.vocab_size, dtype=np.int64)
+        for start in range(0, len(self.indices), CHUNK_ENTRIES):
+            _count_terms(counted, self.indices[start : start + CHUNK_ENTRIES])
+        return counted
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SparseVectors:
