@@ -185,6 +185,9 @@ EXACT_SEARCHES = ("exact", "")  # the search label of exact rows ("": a row eval
 ROW_KINDS = {"full index": "o", "static pruning": "s", "approximate search": "^"}
 
 
+MAX_LABELLED_POINTS = 12
+
+
 def row_kind(row) -> str:
     if str(row.get("search", "")) not in EXACT_SEARCHES:
         return "approximate search"
@@ -255,7 +258,9 @@ def _tradeoff_plot(
             for kind, marker in ROW_KINDS.items():
                 points = group[group["kind"] == kind]
                 ax.scatter(points[cost], points[metric], color=colour, marker=marker, zorder=3)
-            for _, row in group.iterrows():
+            # every point labelled while they are few; past that only the Pareto front's
+            labelled = group if len(data) <= MAX_LABELLED_POINTS else group[front[group.index]]
+            for _, row in labelled.iterrows():
                 ax.annotate(
                     _point_label(row), (row[cost], row[metric]), fontsize=7, xytext=(4, 3), textcoords="offset points"
                 )
