@@ -371,10 +371,11 @@ class InvertedIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k of every query row; see the module docstring for scores, ties and padding.
         `algorithm` may also name a calibrated approximate preset ("approx-95", "approx-99"),
-        whose options then replace alpha, term_ratio and bound_share."""
+        which sets alpha and bound_share itself (so they, and term_ratio, are not given)."""
         if algorithm in PRESETS:
-            preset = self.preset(algorithm)
-            options = preset.search_options
+            if (alpha, term_ratio, bound_share) != (1.0, 1.0, 1.0):
+                raise ValueError(f"preset {algorithm!r} sets alpha and bound_share itself: give no approximate option")
+            options = self.preset(algorithm).search_options
             algorithm, alpha, bound_share = options["algorithm"], options["alpha"], options["bound_share"]
         elif algorithm != "default" and algorithm not in ALGORITHMS:
             raise ValueError(

@@ -91,6 +91,9 @@ def test_an_uncalibrated_index_refuses_presets_and_bad_presets_are_refused(colle
     index = InvertedIndex.build(docs[:2000])
     with pytest.raises(ValueError, match="holds no calibrated preset 'approx-95'"):
         index.search(calibration, algorithm="approx-95")
+    calibrated = InvertedIndex.build(docs[:2000], calibration_queries=calibration)
+    with pytest.raises(ValueError, match="sets alpha and bound_share itself"):
+        calibrated.search(calibration, algorithm="approx-95", bound_share=0.5)
     with pytest.raises(ValueError, match="must not hold 'search_presets'"):
         InvertedIndex.build(docs[:2000], meta={PRESETS_KEY: {}})
     with pytest.raises(ValueError, match="queries that match"):
