@@ -24,6 +24,9 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 # whole numbers: k for document and term, an impact threshold for agnostic.
 PRUNING_METHODS = ("document", "term", "term_quantile", "agnostic")
 STUDY_PRUNING_METHODS = ("document", "term", "agnostic")
+# The search of a summary row run by the index's fastest exact algorithm; approximate rows carry
+# the name of their preset (splade_core.index.presets.PRESETS) instead.
+EXACT_SEARCH = "exact"
 TOP_K_PRUNING_METHODS = ("document", "term")
 # Pre-encoded vectors a study can import (splade_core.formats), and what becomes of
 # tokens their encoder's vocabulary lacks; the formats `splade export` writes.

@@ -26,10 +26,10 @@ import yaml
 
 from ..errors import SpladeError
 from ..io import atomic_path, read_yaml
+from ..registry import EXACT_SEARCH
 from .metrics import DEFAULT_METRICS, format_table
 
 LABELS = ("model", "setting", "prune")
-EXACT = "exact"  # the search label of exact rows (splade_core.study.EXACT, a layer above)
 # Effectiveness and the deterministic sparsity figures; never latency or timings.
 FIGURES = (*DEFAULT_METRICS, "flops", "avg_query_nnz", "avg_doc_nnz", "postings")
 INTEGER_FIGURES = ("postings",)
@@ -220,7 +220,7 @@ def read_summary(path: str | os.PathLike) -> pd.DataFrame:
         raise SpladeError(f"{path}: not a summary of `splade aggregate` (no column {missing[0]!r})")
     frame[list(LABELS)] = frame[list(LABELS)].fillna("")
     if "search" in frame.columns:
-        frame = frame[frame["search"].fillna(EXACT).astype(str) == EXACT].reset_index(drop=True)
+        frame = frame[frame["search"].fillna(EXACT_SEARCH).astype(str) == EXACT_SEARCH].reset_index(drop=True)
     return frame
 
 

@@ -22,14 +22,14 @@ from ..data.collections import has_judgments
 from ..errors import SpladeError
 from ..formats import detect_format
 from ..mine.config import MineConfig, default_teacher
-from ..registry import BUNDLED_MODEL, STUDY_PRUNING_METHODS, local_path
+from ..registry import BUNDLED_MODEL, EXACT_SEARCH, STUDY_PRUNING_METHODS, local_path
 from ..sparse.prune import agnostic_problem
 from ..sparse.quantize import scale_problem
 from ..train.config import TrainConfig
 
 PRETRAINED = "pretrained"  # the setting of a model evaluated as it is
 NO_PRUNING = "none"
-EXACT = "exact"  # the search of a row run by the index's fastest exact algorithm (else a preset's name)
+EXACT = EXACT_SEARCH  # the search of a row run by the index's fastest exact algorithm (else a preset's name)
 BM25 = "bm25"  # the model label of a dataset's BM25 row
 # Keys of the config's `training` section that the study reads and `splade train` does not.
 STUDY_TRAINING_KEYS = ("allow_eval_overlap",)

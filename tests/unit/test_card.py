@@ -84,6 +84,7 @@ def test_study_metrics_go_into_the_model_index_and_the_rest_of_the_card_stays(tm
             {"model": "splade-tiny", "setting": "pretrained", "prune": "none", "nDCG@10": 0.64},
             {"model": "splade-tiny", "setting": setting, "prune": "none", "nDCG@10": 0.66712},
             {"model": "splade-tiny", "setting": setting, "prune": "document-64", "nDCG@10": 0.5},
+            {"model": "splade-tiny", "setting": setting, "prune": "none", "search": "approx-95", "nDCG@10": 0.6},
         ]),
         _summary(tmp_path / "nfcorpus.csv", "nfcorpus", [
             {"model": "splade-tiny", "setting": setting, "prune": "none", "nDCG@10": 0.31, "MRR@10": ""},
