@@ -555,7 +555,7 @@ def _add_evaluate(subparsers) -> None:
         "--exact-run",
         type=_existing_file,
         help="the exact run of the same index: adds the run's recall against it at 10 and at the search's k "
-        "(of an --attach'ed retrieval record; else the exact run's depth)",
+        "(of an --attach'ed retrieval record)",
     )
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="identify the row (repeatable)")
     p.add_argument(
@@ -583,7 +583,7 @@ def _run_evaluate(args) -> None:
     from .evaluate.metrics import recall_against_exact, write_per_query
     from .io import read_json, write_json
     from .retrieve import read_trec_run
-    from .retrieve.runs import UngroupedRun, iter_trec_run
+    from .retrieve.runs import UngroupedRun, iter_trec_run, paired_rankings
     from .sparse import SparseVectors, VectorFile
     from .sparse.vectors import check_pairing
 
@@ -605,12 +605,17 @@ def _run_evaluate(args) -> None:
             result["sparsity"] = sparsity_stats(queries, docs)
     result["labels"] = dict(_key_value(item, "--label") for item in args.label)
     result["attached"] = {key: value for path in args.attach for key, value in read_json(path).items()}
-    if args.exact_run:  # at 10 and at the search's k (an attached retrieval record's), else the exact run's depth
-        run, exact = read_trec_run(args.run), read_trec_run(args.exact_run)
-        depth = result["attached"].get("k", max((len(ranking) for ranking in exact.values()), default=10))
+    if args.exact_run:  # at 10 and at the search's k (of an attached retrieval record)
+        depth = result["attached"].get("k", 10)
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
             raise SpladeError(f"--attach: 'k' must be a positive whole number, not {depth!r}")
-        result["vs_exact"] = recall_against_exact(run, exact, sorted({10, depth}))
+        cutoffs = sorted({10, depth})
+        try:
+            result["vs_exact"] = recall_against_exact(paired_rankings(args.run, args.exact_run), cutoffs)
+        except UngroupedRun:  # a query's lines apart in one of them: both read whole
+            run, exact = read_trec_run(args.run), read_trec_run(args.exact_run)
+            pairs = ((ranking, run.get(query_id, [])) for query_id, ranking in exact.items())
+            result["vs_exact"] = recall_against_exact(pairs, cutoffs)
     result["timings"] = _timings([_key_value(item, "--timing") for item in args.timing])
     if args.output:
         write_json(args.output, result)

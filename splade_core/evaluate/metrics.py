@@ -65,23 +65,24 @@ def evaluate_run(
     return {"metrics": means, "queries": len(judged), "queries_retrieved": retrieved, "per_query": per_query}
 
 
-def recall_against_exact(run: Run, exact: Run, cutoffs: Iterable[int] = (10,)) -> dict[str, float]:
+def recall_against_exact(pairs: Iterable[tuple[list, list]], cutoffs: Iterable[int] = (10,)) -> dict[str, float]:
     """How much of an exact run an approximate one keeps: per cut-off k, the mean over the exact
-    run's queries of the share of its top k that `run`'s top k reaches, a document counting when
-    its score reaches the exact k-th score (tied documents are interchangeable; approximate
-    presets return true scores). Named "R@k vs exact"."""
-    out = {}
-    for k in cutoffs:
-        shares = []
-        for query_id, ranking in exact.items():
-            truth = ranking[:k]
+    run's queries of the share of its top k that the other run's top k reaches, a document
+    counting when its score reaches the exact k-th score (tied documents are interchangeable;
+    approximate presets return true scores). `pairs`: (exact ranking, other ranking) per query
+    of the exact run, e.g. `paired_rankings`, taken one at a time. Named "R@k vs exact"."""
+    cutoffs = list(cutoffs)
+    totals, counts = dict.fromkeys(cutoffs, 0.0), dict.fromkeys(cutoffs, 0)
+    for exact, ranking in pairs:
+        for k in cutoffs:
+            truth = exact[:k]
             if not truth:
                 continue
             kth = truth[-1][1]
-            reached = sum(score >= kth for _, score in run.get(query_id, [])[:k])
-            shares.append(min(reached, len(truth)) / len(truth))
-        out[f"R@{k} vs exact"] = float(np.mean(shares)) if shares else float("nan")
-    return out
+            reached = sum(score >= kth for _, score in ranking[:k])
+            totals[k] += min(reached, len(truth)) / len(truth)
+            counts[k] += 1
+    return {f"R@{k} vs exact": totals[k] / counts[k] if counts[k] else float("nan") for k in cutoffs}
 
 
 # Header of a per-query file: one line per (judged query, metric), as `trec_eval -q` lists them.

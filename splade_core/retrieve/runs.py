@@ -79,6 +79,22 @@ def iter_trec_run(path: str | os.PathLike) -> Iterator[tuple[str, list[tuple[str
         yield query_id, _ranked(entries)
 
 
+def paired_rankings(path: str | os.PathLike, reference_path: str | os.PathLike) -> Iterator[tuple[list, list]]:
+    """(reference ranking, ranking of `path` for that query, [] if absent) for each query of the
+    reference run, reading both a query at a time: runs that list their queries in one order
+    (as `splade search` writes them) hold one query each in memory. Raises UngroupedRun as
+    `iter_trec_run` does."""
+    rankings = iter_trec_run(path)
+    ahead: dict[str, list] = {}
+    for query_id, reference in iter_trec_run(reference_path):
+        while query_id not in ahead:
+            found = next(rankings, None)
+            if found is None:
+                break
+            ahead[found[0]] = found[1]
+        yield reference, ahead.pop(query_id, [])
+
+
 def _line_groups(path: str | os.PathLike) -> Iterator[tuple[str, list[tuple[int, str, float]]]]:
     """Runs of consecutive lines of one query: (query id, [(rank, doc id, score)])."""
     path = Path(path)

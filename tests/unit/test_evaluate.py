@@ -208,15 +208,21 @@ def test_negative_grades_count_as_not_relevant_and_do_not_crash():
     assert negative == zero and negative["MRR@10"] == 0.5
 
 
-def test_recall_against_the_exact_run_counts_tied_documents_as_found():
+def test_recall_against_the_exact_run_counts_tied_documents_as_found(tmp_path):
     from splade_core.evaluate.metrics import recall_against_exact
+    from splade_core.retrieve.runs import paired_rankings
 
     exact = {"a": [("d1", 9.0), ("d2", 7.0), ("d3", 7.0)], "b": [("d4", 5.0)], "c": []}
-    run = {"a": [("d1", 9.0), ("d3", 7.0), ("d9", 7.0)], "b": [("d8", 4.0)]}
-    recalls = recall_against_exact(run, exact, (2, 3))
+    run = {"b": [("d8", 4.0)], "a": [("d1", 9.0), ("d3", 7.0), ("d9", 7.0)]}  # another query order
+    write_trec_run(tmp_path / "exact.trec", exact)
+    write_trec_run(tmp_path / "run.trec", run)
+    recalls = recall_against_exact(paired_rankings(tmp_path / "run.trec", tmp_path / "exact.trec"), (2, 3))
     # a: at 2, d1 and d3 (tied with d2, the exact 2nd) reach 7; at 3, d9 ties too; b: nothing
     assert recalls == {"R@2 vs exact": (1.0 + 0.0) / 2, "R@3 vs exact": (1.0 + 0.0) / 2}
-    assert recall_against_exact({}, exact, (1,)) == {"R@1 vs exact": 0.0}
+    write_trec_run(tmp_path / "empty.trec", {})
+    assert recall_against_exact(paired_rankings(tmp_path / "empty.trec", tmp_path / "exact.trec"), (1,)) == {
+        "R@1 vs exact": 0.0
+    }
 
 
 def test_approximate_rows_get_their_own_columns_marker_and_points(tmp_path):
