@@ -38,6 +38,7 @@ from encode_resources import bert_base  # noqa: E402
 
 from splade_core.data import load_collection  # noqa: E402
 from splade_core.encode import encode_window  # noqa: E402
+from splade_core.io import write_json  # noqa: E402
 from splade_core.model import Splade  # noqa: E402
 from splade_core.model.onnx import OnnxEncoder, export_onnx  # noqa: E402
 from splade_core.model.pooling import default_path  # noqa: E402
@@ -136,8 +137,7 @@ def main() -> None:
     }
     print(json.dumps(report, indent=2))
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(report, indent=2) + "\n")
+        write_json(args.output, report)
 
 
 if __name__ == "__main__":

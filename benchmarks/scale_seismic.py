@@ -30,6 +30,7 @@ from scale import CALIBRATION_QUERIES, MSMARCO_DOCS  # noqa: E402
 
 from splade_core.index import InvertedIndex  # noqa: E402
 from splade_core.index.presets import PRESETS, recall_at_k  # noqa: E402
+from splade_core.io import write_json  # noqa: E402
 from splade_core.retrieve.search import timed_calls  # noqa: E402
 from splade_core.sparse import SparseVectors  # noqa: E402
 from splade_core.sparse.vectors import VectorFile  # noqa: E402
@@ -142,7 +143,7 @@ def main() -> None:
         print(out["rows"][-1], file=sys.stderr, flush=True)
     out["seismic_builds"] = builds
     path = ROOT / "benchmarks" / "results" / f"scale-seismic-{args.docs}.json"
-    path.write_text(json.dumps(out, indent=2) + "\n")
+    write_json(path, out)
     print(json.dumps(out, indent=2))
 
 

@@ -188,8 +188,12 @@ ROW_KINDS = {"full index": "o", "static pruning": "s", "approximate search": "^"
 MAX_LABELLED_POINTS = 12
 
 
+def approximate(row) -> bool:
+    return str(row.get("search", "")) not in EXACT_SEARCHES
+
+
 def row_kind(row) -> str:
-    if str(row.get("search", "")) not in EXACT_SEARCHES:
+    if approximate(row):
         return "approximate search"
     return "full index" if row["prune"] == "none" else "static pruning"
 
@@ -288,7 +292,7 @@ def _point_label(row) -> str:
     parts = [row["setting"]]
     if row.get("prune", "none") != "none":
         parts.append(row["prune"])
-    if str(row.get("search", "")) not in EXACT_SEARCHES:
+    if approximate(row):
         parts.append(row["search"])
     return " ".join(parts)
 
