@@ -259,8 +259,8 @@ inverted_index inverted_index::build(const build_input& in, const build_options&
     index.set_derived();
     const std::uint32_t vocab = in.vocab_size;
     const std::uint64_t n_blocks = index.n_doc_blocks();
-    const std::uint64_t dense_min_df =
-        std::max<std::uint64_t>(1, options.dense_min_df ? options.dense_min_df : n_blocks);
+    const std::uint64_t dense_min_df = std::max<std::uint64_t>(
+        1, options.dense_min_df ? options.dense_min_df : (n_blocks + dense_row_share - 1) / dense_row_share);
 
     // Term table: block ranges and dense rows follow from the document frequencies alone.
     std::vector<std::uint64_t> df(vocab, 0);

@@ -215,7 +215,7 @@ class InvertedIndex:
         doc-range block of the block-max metadata (power of two, 8..65536). `scale`: the
         quantization scale of the impacts, stored in the file (0 = unknown). Codec options:
         `codec="simdbp128"` (the only codec) and `dense_min_df` (terms with at least this many
-        postings store a block-max row; default: one per doc-range block). `pass_entries`: the
+        postings store a block-max row; default: one per four doc-range blocks). `pass_entries`: the
         postings transposed at once (default 2^26, 512 MB), bounding the build's memory beyond
         its input and the index; fewer mean more passes over the input, the same index.
 

@@ -49,7 +49,7 @@ enum class doc_order_kind : std::uint32_t { input = 0, bp = 1, given = 2 };
 
 struct build_options {
     std::uint32_t block_size = 64;   // docs per doc-range block (power of two, 8..65536)
-    std::uint64_t dense_min_df = 0;  // terms this frequent get a block-max row; 0: one per block
+    std::uint64_t dense_min_df = 0;  // terms this frequent get a block-max row; 0: see dense_row_share
     double scale = 0.0;              // quantization scale of the impacts, 0 if unknown
     unsigned threads = 1;
     // Transposed entries (8 bytes each) held at once: the build reads the input once per pass of
@@ -63,6 +63,14 @@ struct build_options {
     // as is and never interpreted here.
     std::string metadata;
 };
+
+// Default block-max rows: terms with at least one posting per dense_row_share doc-range blocks.
+// bmp adds a row into its block bounds at a byte per block, and decodes the postings of a term
+// without one at every query. On BP-ordered synthetic collections (benchmarks/dense_rows.py,
+// exact bmp at k = 10, CPU p50 per query, 2026-12-07), a row per 1 / 2 / 4 / 8 blocks gave
+// 0.213 / 0.188 / 0.167 / 0.172 ms at 200 k documents and 0.580 / 0.435 / 0.377 / 0.362 ms at
+// 1 M, for indexes of 302 / 326 / 381 / 508 MiB at 1 M: four is where the gain levels off.
+inline constexpr std::uint64_t dense_row_share = 4;
 
 // Checks indptr (n_docs + 1 non-decreasing offsets from 0 to nnz) and that every term id is
 // below vocab_size; throws std::invalid_argument.
