@@ -4,8 +4,9 @@ inputs, each constant beside the measurement that calibrated it (docs/scale.md h
 Every function returns a Snakemake resource callable `(wildcards, input, attempt) -> int`; a job
 Snakemake retries (--retries) asks for attempt times as much. Streaming stages hold a row chunk
 plus ~70 bytes per row (ids, row lengths, id hashes); the index build holds its input, the index
-(~0.45x a quantized input) and one 512 MB pass; BM25 holds ~26 bytes per distinct document-term
-pair while it indexes, ~3 MB per MB of corpus text (benchmarks/scale.py at 8.8 M passages).
+(~0.62x a quantized input, its block-max rows included) and one 512 MB pass; BM25 holds ~26
+bytes per distinct document-term pair while it indexes, ~3 MB per MB of corpus text
+(benchmarks/scale.py at 8.8 M passages).
 """
 
 from __future__ import annotations
