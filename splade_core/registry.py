@@ -27,6 +27,7 @@ STUDY_PRUNING_METHODS = ("document", "term", "agnostic")
 # The search of a summary row run by the index's fastest exact algorithm; approximate rows carry
 # the name of their preset (splade_core.index.presets.PRESETS) instead.
 EXACT_SEARCH = "exact"
+EXACT_SEARCHES = (EXACT_SEARCH, "")  # the search labels of exact rows ("": a row evaluated without one)
 TOP_K_PRUNING_METHODS = ("document", "term")
 # Pre-encoded vectors a study can import (splade_core.formats), and what becomes of
 # tokens their encoder's vocabulary lacks; the formats `splade export` writes.

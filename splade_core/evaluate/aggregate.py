@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..errors import SpladeError
 from ..io import atomic_path, read_json
-from ..registry import EXACT_SEARCH, STUDY_PRUNING_METHODS
+from ..registry import EXACT_SEARCHES, STUDY_PRUNING_METHODS
 from .metrics import DEFAULT_METRICS, format_columns, format_table, read_per_query
 from .significance import MARK, OUTCOMES, Significance, compare_to_baseline, p_column
 
@@ -179,7 +179,6 @@ def vector_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame[sparsity].notna().any(axis=1)] if sparsity else frame
 
 
-EXACT_SEARCHES = (EXACT_SEARCH, "")  # the search label of exact rows ("": a row evaluated without one)
 # How the latency plot marks a row: the full index searched exactly, a pruned index, or an
 # approximate preset (of either).
 ROW_KINDS = {"full index": "o", "static pruning": "s", "approximate search": "^"}

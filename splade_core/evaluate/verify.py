@@ -26,7 +26,7 @@ import yaml
 
 from ..errors import SpladeError
 from ..io import atomic_path, read_yaml
-from ..registry import EXACT_SEARCH
+from ..registry import EXACT_SEARCHES
 from .metrics import DEFAULT_METRICS, format_table
 
 LABELS = ("model", "setting", "prune")
@@ -220,7 +220,7 @@ def read_summary(path: str | os.PathLike) -> pd.DataFrame:
         raise SpladeError(f"{path}: not a summary of `splade aggregate` (no column {missing[0]!r})")
     frame[list(LABELS)] = frame[list(LABELS)].fillna("")
     if "search" in frame.columns:
-        frame = frame[frame["search"].fillna(EXACT_SEARCH).astype(str) == EXACT_SEARCH].reset_index(drop=True)
+        frame = frame[frame["search"].fillna("").astype(str).isin(EXACT_SEARCHES)].reset_index(drop=True)
     return frame
 
 

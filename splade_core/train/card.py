@@ -17,7 +17,7 @@ import yaml
 from ..data.collections import MANIFEST, local_folder
 from ..errors import SpladeError
 from ..io import atomic_dir, atomic_path, read_json
-from ..registry import EXACT_SEARCH, local_path, resolve_model
+from ..registry import EXACT_SEARCHES, local_path, resolve_model
 
 CARD = "README.md"
 HUB_TAGS = ["splade", "sparse-encoder", "sparse", "learned-sparse-retrieval"]
@@ -226,7 +226,7 @@ def add_study_metrics(
             raise SpladeError(f"{summary}: not a summary CSV ({str(exc).strip().splitlines()[0]})") from None
         if missing := {"dataset", "model", "setting", "prune"} - set(frame.columns):
             raise SpladeError(f"{summary}: not a study summary (no column {sorted(missing)[0]!r})")
-        exact = frame["search"].isin([EXACT_SEARCH, ""]) if "search" in frame else True  # not approximate rows
+        exact = frame["search"].isin(EXACT_SEARCHES) if "search" in frame else True  # not approximate rows
         rows = frame[(frame["model"] == model) & (frame["setting"] == setting) & (frame["prune"] == "none") & exact]
         for _, row in rows.iterrows():
             results.append(_result(row, (dataset_ids or {}).get(str(row["dataset"]), str(row["dataset"]))))
