@@ -5,8 +5,9 @@ to add) and, for a term without a row, from its decoded postings. A row costs in
 missing row costs decoding at every query. This builds one BP-ordered synthetic collection
 (benchmarks/synthetic.py), reuses its doc order for an index per threshold (terms with at least
 n_blocks / share postings get a row), calibrates each index's presets on held-out queries and
-times, single-threaded, one query per call (the lowest p50 of three passes): exact `bmp` and the
-presets at k = 10 (CPU p50 ms), the presets' recall@10 against exact search, and the index size.
+times, single-threaded, one query per call (`timed_calls`: the lowest process-CPU p50 of three
+passes): exact `bmp` and the presets at k = 10 (ms), the presets' recall@10 against exact
+search, and the index size.
 
     python benchmarks/dense_rows.py --docs 1000000 --shares 1,2,4,8,16
 
@@ -25,24 +26,17 @@ from synthetic import SyntheticConfig, load_or_generate
 from splade_core.index import InvertedIndex
 from splade_core.index.presets import recall_at_k
 from splade_core.io import write_json
+from splade_core.retrieve.search import timed_calls
 
 RESULTS = Path(__file__).parent / "results"
-
-
 ROUNDS = 3  # the lowest p50 of three passes over the queries: one pass varied by up to 30 % here
 
 
 def cpu_p50_ms(index: InvertedIndex, queries, algorithm: str) -> float:
-    rows = [queries[i : i + 1] for i in range(queries.shape[0])]
-    p50s = []
-    for _ in range(ROUNDS):
-        times = []
-        for row in rows:
-            started = time.thread_time_ns()
-            index.search(row, k=10, algorithm=algorithm)
-            times.append(time.thread_time_ns() - started)
-        p50s.append(float(np.median(times)))
-    return round(min(p50s) / 1e6, 3)
+    calls = [
+        lambda row=queries[i : i + 1]: index.search(row, k=10, algorithm=algorithm) for i in range(queries.shape[0])
+    ]
+    return round(min(float(np.median(timed_calls(calls)[1])) for _ in range(ROUNDS)), 3)
 
 
 def main(argv: list[str] | None = None) -> None:

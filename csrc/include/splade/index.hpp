@@ -68,7 +68,7 @@ struct build_options {
 // bmp adds a row into its block bounds at a byte per block, and decodes the postings of a term
 // without one at every query. On BP-ordered synthetic collections (benchmarks/dense_rows.py,
 // exact bmp at k = 10, CPU p50 per query, 2026-12-07), a row per 1 / 2 / 4 / 8 blocks gave
-// 0.213 / 0.188 / 0.167 / 0.172 ms at 200 k documents and 0.580 / 0.435 / 0.377 / 0.362 ms at
+// 0.216 / 0.189 / 0.157 / 0.192 ms at 200 k documents and 0.683 / 0.434 / 0.413 / 0.362 ms at
 // 1 M, for indexes of 302 / 326 / 381 / 508 MiB at 1 M: four is where the gain levels off.
 inline constexpr std::uint64_t dense_row_share = 4;
 
