@@ -32,16 +32,22 @@ class Bmp(Engine):
             docs.indptr, docs.indices, docs.data, np.arange(docs.n_rows).astype(str), docs.vocab_size
         )
         write_ciff(numbered, ciff, term_name(range(docs.vocab_size)), description="benchmarks/bench_index.py")
+        self.from_ciff(ciff, self.path)
+        ciff.unlink()
+
+    def from_ciff(self, ciff, path):
+        """Builds the BMP index `path` from a CIFF file whose terms are named by `term_name` and
+        whose documents by their row, and opens it."""
+        self.path = path
         # ciff2bmp exits the process on a bad input: run it in a child.
         code = (
-            f"import bmp; bmp.ciff2bmp(ciff_file={str(ciff)!r}, output={str(self.path)!r}, "
+            f"import bmp; bmp.ciff2bmp(ciff_file={str(ciff)!r}, output={str(path)!r}, "
             f"bsize={self.BSIZE}, compress_range=False)"
         )
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-        if done.returncode != 0 or not self.path.is_file():
+        if done.returncode != 0 or not path.is_file():
             raise RuntimeError(f"ciff2bmp failed ({done.returncode}): {done.stderr.strip()[-300:]}")
-        ciff.unlink()
-        self.searcher = self.bmp.Searcher(str(self.path))
+        self.searcher = self.bmp.Searcher(str(path))
 
     def nbytes(self):
         return self.path.stat().st_size
