@@ -44,14 +44,24 @@ IndexFormatError.__doc__ = "The file is not an index, or it is truncated or corr
 
 ALGORITHMS: tuple[str, ...] = tuple(_index.ALGORITHMS)
 DEFAULT_ALGORITHM = "default"  # resolved per index and k by InvertedIndex.default_algorithm
-# Where "default" picks bmp over exhaustive (synthetic collections, benchmarks/RESULTS.md):
-# block-max pruning pays once documents are ordered for locality (reorder="bp" or a given
-# doc_order), the collection has enough doc-range blocks to skip, and k is small enough that
-# the k-th score rises early. CPU p50 ratios bmp / exhaustive on BP-ordered indexes, 2 vCPU
-# Zen 4 (2026-12-07): 50k docs 1.20 (k=10); 200k 0.62 / 0.84 / 1.13 (k=10 / 100 / 300);
-# 1M 0.44 / 0.68 / 1.01; input order at 200k, k=10: 1.43.
-BMP_MIN_DOCS = 100_000
-BMP_MAX_K = 100
+# Where "default" picks bmp over exhaustive: block-max pruning pays once documents are ordered
+# for locality (reorder="bp" or a given doc_order), the collection has enough doc-range blocks
+# to skip, and k is small enough that the k-th score rises early. CPU p50 ratios bmp /
+# exhaustive on BP-ordered synthetic collections at k = 10 / 30 / 100 / 300, 2 vCPU Zen 4
+# (`python benchmarks/default_algorithm.py --docs 25000,50000,75000,100000,200000,1000000
+# --k 10,30,100,300`, 2026-12-07, results/default-algorithm.json): 50k 1.26 / 1.25 / 1.45 / 1.56;
+# 75k 1.02 / 1.00 / 1.25 / 1.43; 100k 0.80 / 0.81 / 1.08 / 1.38; 200k 0.56 / 0.58 / 0.89 / 1.25;
+# 1M 0.30 / 0.34 / 0.68 / 1.13. So: (at least this many documents, bmp up to this k).
+BMP_MAX_K: tuple[tuple[int, int], ...] = ((100_000, 30), (200_000, 100))
+BMP_MIN_DOCS = BMP_MAX_K[0][0]
+
+
+def bmp_max_k(n_docs: int) -> int:
+    """The largest k at which "default" runs bmp on a reordered index of n_docs documents (0:
+    never, below BMP_MIN_DOCS)."""
+    return max((k for docs, k in BMP_MAX_K if n_docs >= docs), default=0)
+
+
 CODEC_OPTIONS = {"codec": "simdbp128", "dense_min_df": None, "pass_entries": None}
 REORDERINGS: tuple[str, ...] = ("bp",)
 # reorder="auto": BP where bmp then becomes the default exact algorithm (n >= BMP_MIN_DOCS); the
@@ -429,10 +439,10 @@ class InvertedIndex:
 
     def default_algorithm(self, k: int = 10) -> str:
         """The exact algorithm that `search(algorithm="default")` runs at this k: "bmp" when
-        the documents were reordered (`reorder="bp"` or a given `doc_order`), the collection
-        holds at least BMP_MIN_DOCS documents and k <= BMP_MAX_K; else "exhaustive"."""
+        the documents were reordered (`reorder="bp"` or a given `doc_order`) and k is at most
+        `bmp_max_k` of the collection's size (BMP_MAX_K); else "exhaustive"."""
         reordered = self._engine.doc_order() is not None
-        return "bmp" if reordered and self._engine.n_docs >= BMP_MIN_DOCS and k <= BMP_MAX_K else "exhaustive"
+        return "bmp" if reordered and k <= bmp_max_k(self._engine.n_docs) else "exhaustive"
 
     # ---- description --------------------------------------------------------------------
 

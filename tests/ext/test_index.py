@@ -320,10 +320,22 @@ def test_stats_repr_and_len(collection):
     assert set(index.algorithms) == {"bmp", "maxscore", "exhaustive"}
 
 
+def test_bmp_max_k_grows_with_the_collection():
+    """The largest k at which bmp is the default, from the measured table: none below the first
+    size, then each size's own, the largest reached applying."""
+    from splade_core.index.inverted_index import BMP_MAX_K, BMP_MIN_DOCS, bmp_max_k
+
+    assert bmp_max_k(0) == bmp_max_k(BMP_MIN_DOCS - 1) == 0
+    for (docs, k), (next_docs, _) in zip(BMP_MAX_K, BMP_MAX_K[1:] + ((2**32, 0),)):
+        assert bmp_max_k(docs) == bmp_max_k(next_docs - 1) == k
+    assert bmp_max_k(8_841_823) == BMP_MAX_K[-1][1]
+    assert [k for _, k in BMP_MAX_K] == sorted(k for _, k in BMP_MAX_K)
+
+
 def test_default_algorithm_follows_order_size_and_k():
     """`algorithm="default"` resolves per index and k (bmp only where it was measured faster: documents
-    reordered, >= BMP_MIN_DOCS of them, k <= BMP_MAX_K) and returns the exact top-k."""
-    from splade_core.index.inverted_index import BMP_MAX_K, BMP_MIN_DOCS
+    reordered, >= BMP_MIN_DOCS of them, k <= bmp_max_k of their number) and returns the exact top-k."""
+    from splade_core.index.inverted_index import BMP_MIN_DOCS, bmp_max_k
 
     rng = np.random.default_rng(6)
     n_docs = BMP_MIN_DOCS
@@ -334,8 +346,8 @@ def test_default_algorithm_follows_order_size_and_k():
     small = build(docs[:1000], None, "reversed")
     plain, reordered = build(docs, None, "input"), build(docs, None, "reversed")
     assert small.default_algorithm(10) == plain.default_algorithm(10) == "exhaustive"
-    assert reordered.default_algorithm(BMP_MAX_K) == "bmp"
-    assert reordered.default_algorithm(BMP_MAX_K + 1) == "exhaustive"
+    assert reordered.default_algorithm(bmp_max_k(n_docs)) == "bmp"
+    assert reordered.default_algorithm(bmp_max_k(n_docs) + 1) == "exhaustive"
     for k in (10, 1000):
         expected = brute_force(docs, queries, k)
         for index in (plain, reordered):
