@@ -254,6 +254,7 @@ def _tradeoff_plot(
     if len(data):
         front = pareto_front(data, cost, metric)
         colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        labels = []
         kinds = data["kind"].unique()
         for number, (model, group) in enumerate(data.groupby("model", sort=False)):
             colour = colours[number % len(colours)]
@@ -263,10 +264,7 @@ def _tradeoff_plot(
                 ax.scatter(points[cost], points[metric], color=colour, marker=marker, zorder=3)
             # every point labelled while they are few; past that only the Pareto front's
             labelled = group if len(data) <= MAX_LABELLED_POINTS else group[front[group.index]]
-            for _, row in labelled.iterrows():
-                ax.annotate(
-                    _point_label(row), (row[cost], row[metric]), fontsize=7, xytext=(4, 3), textcoords="offset points"
-                )
+            labels += [(row[cost], row[metric], _point_label(row)) for _, row in labelled.iterrows()]
         if len(kinds) > 1:  # marker shapes, in grey, when the plot mixes kinds of rows
             for kind, marker in ROW_KINDS.items():
                 if kind in kinds:
@@ -278,12 +276,39 @@ def _tradeoff_plot(
             ring = {"s": 180, "facecolors": "none", "edgecolors": "k"}
             ax.scatter(best[cost], best[metric], **ring, label="Pareto front", zorder=2)
         _draw_references(ax, references)
+        _place_labels(ax, labels)
         ax.legend(fontsize=8)
     ax.set_title(f"{dataset}: {metric} against {cost_label.split(' (')[0]}" if dataset else "", fontsize=10)
     ax.set_xlabel(cost_label)
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+LABEL_SIZE = 7  # points
+LABEL_GAP = 8.5  # points between the baselines of two labels that would overlap
+
+
+def _place_labels(ax, labels: list[tuple[float, float, str]]) -> None:
+    """Writes each (x, y, text) label right of its point, taking them from the top down and moving
+    a label down just below any label already placed whose extent it would overlap (the width of
+    a label estimated from its length); a moved label gets a thin line to its point."""
+    ax.autoscale_view()
+    to_points = 72.0 / ax.figure.dpi
+    placed: list[tuple[float, float, float]] = []  # (left, right, baseline) in points
+    for x, y, text in sorted(labels, key=lambda label: (-label[1], label[0])):
+        px, py = ax.transData.transform((x, y)) * to_points
+        left, right = px + 4, px + 4 + 0.55 * LABEL_SIZE * len(text)
+        baseline, moving = py + 3, True
+        while moving:  # a label moved below one may now meet another: until none overlaps
+            moving = False
+            for other_left, other_right, other_baseline in placed:
+                if left < other_right and other_left < right and abs(baseline - other_baseline) < LABEL_GAP:
+                    baseline, moving = other_baseline - LABEL_GAP, True
+        placed.append((left, right, baseline))
+        moved = baseline < py + 3 - 1
+        ax.annotate(text, (x, y), fontsize=LABEL_SIZE, xytext=(4, baseline - py), textcoords="offset points",
+                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "grey"} if moved else None)  # fmt: skip
 
 
 def _point_label(row) -> str:
