@@ -252,3 +252,25 @@ def test_approximate_rows_get_their_own_columns_marker_and_points(tmp_path):
     assert "approx-95" in paths["md"].read_text()
     assert pd.read_csv(paths["csv"])["search"].tolist() == ["exact", "approx-95", "exact"]
     assert paths["latency"].stat().st_size > 1000
+
+
+def test_the_labels_of_a_crowded_plot_do_not_overlap():
+    """Eight labelled points in a cluster (as a latency plot's Pareto front can be): every label is
+    drawn, and no two of their boxes overlap."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    from splade_core.evaluate.aggregate import _place_labels
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    xs, ys = np.linspace(0.100, 0.104, 8), np.array([0.645, 0.640, 0.644, 0.641, 0.643, 0.642, 0.6405, 0.6435])
+    ax.scatter([*xs, 0.2], [*ys, 0.5])  # one far point: the cluster is small on the axes
+    _place_labels(ax, [(x, y, f"lq=0.0001_ld=0.0001 term-{i}") for i, (x, y) in enumerate(zip(xs, ys))])
+    fig.canvas.draw()
+    boxes = [Text.get_window_extent(text) for text in ax.texts]  # the text's box, without its leader line
+    plt.close(fig)
+    assert sorted(text.get_text() for text in ax.texts) == [f"lq=0.0001_ld=0.0001 term-{i}" for i in range(8)]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
