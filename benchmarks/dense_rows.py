@@ -32,19 +32,23 @@ RESULTS = Path(__file__).parent / "results"
 ROUNDS = 3  # the lowest p50 of three passes over the queries: one pass varied by up to 30 % here
 
 
-def cpu_p50s(index: InvertedIndex, queries, algorithms, k: int = 10, rounds: int = ROUNDS) -> dict[str, float]:
-    """Per algorithm, the lowest process-CPU p50 (ms) of `rounds` passes of single-query searches;
-    the algorithms take turns within each round, so that a slow spell of the machine (its speed
-    drifts by tens of percent over minutes here) weighs on all of them alike."""
-    best = dict.fromkeys(algorithms, float("inf"))
+def cpu_p50s(index: InvertedIndex, queries, searches, k: int = 10, rounds: int = ROUNDS) -> dict[str, float]:
+    """Per search, the lowest process-CPU p50 (ms) of `rounds` passes of single-query searches;
+    the searches take turns within each round, so that a slow spell of the machine (its speed
+    drifts by tens of percent over minutes here) weighs on all of them alike. `searches`: names
+    of algorithms or presets, or a dict of name -> `search` options (an algorithm and its knobs)."""
+    if not isinstance(searches, dict):
+        searches = {name: {"algorithm": name} for name in searches}
+    searches = {name: options or {"algorithm": name} for name, options in searches.items()}
+    best = dict.fromkeys(searches, float("inf"))
     for _ in range(rounds):
-        for algorithm in algorithms:
+        for name, options in searches.items():
             calls = [
-                lambda row=queries[i : i + 1], algorithm=algorithm: index.search(row, k=k, algorithm=algorithm)
+                lambda row=queries[i : i + 1], options=options: index.search(row, k=k, **options)
                 for i in range(queries.shape[0])
             ]
-            best[algorithm] = min(best[algorithm], float(np.median(timed_calls(calls)[1])))
-    return {algorithm: round(ms, 3) for algorithm, ms in best.items()}
+            best[name] = min(best[name], float(np.median(timed_calls(calls)[1])))
+    return {name: round(ms, 3) for name, ms in best.items()}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -36,7 +36,7 @@ import scipy.sparse as sp
 from ..errors import SpladeError
 from ..io import parse_json, remove_stale_temps
 from . import _index
-from .presets import PRESETS, PRESETS_KEY, Preset, calibrate
+from .presets import PRESET_MAX_K, PRESETS, PRESETS_KEY, Preset, calibrate
 
 IndexFormatError = _index.IndexFormatError
 IndexFormatError.__module__ = "splade_core.index"
@@ -47,11 +47,12 @@ DEFAULT_ALGORITHM = "default"  # resolved per index and k by InvertedIndex.defau
 # Where "default" picks bmp over exhaustive: block-max pruning pays once documents are ordered
 # for locality (reorder="bp" or a given doc_order), the collection has enough doc-range blocks
 # to skip, and k is small enough that the k-th score rises early. CPU p50 ratios bmp /
-# exhaustive on BP-ordered synthetic collections at k = 10 / 30 / 100 / 300, 2 vCPU Zen 4
-# (`python benchmarks/default_algorithm.py --docs 25000,50000,75000,100000,200000,1000000
-# --k 10,30,100,300`, 2026-12-07, results/default-algorithm.json): 50k 1.26 / 1.25 / 1.45 / 1.56;
-# 75k 1.02 / 1.00 / 1.25 / 1.43; 100k 0.80 / 0.81 / 1.08 / 1.38; 200k 0.56 / 0.58 / 0.89 / 1.25;
-# 1M 0.30 / 0.34 / 0.68 / 1.13. So: (at least this many documents, bmp up to this k).
+# exhaustive on BP-ordered synthetic collections at k = 10 / 30 / 100 / 300 / 1,000, 2 vCPU
+# Zen 4 (`python benchmarks/default_algorithm.py --docs 50000,75000,100000,200000,1000000 --k
+# 10,30,100,300,1000`, 2026-12-07, results/default-algorithm.json): 50k 1.32 / 1.22 / 1.46 /
+# 1.57 / 2.30; 75k 1.01 / 0.92 / 1.26 / 1.44 / 1.96; 100k 0.85 / 0.85 / 1.15 / 1.35 / 1.95; 200k
+# 0.59 / 0.59 / 0.90 / 1.24 / 1.74; 1M 0.36 / 0.35 / 0.67 / 1.13 / 1.47. So: (at least this many
+# documents, bmp up to this k).
 BMP_MAX_K: tuple[tuple[int, int], ...] = ((100_000, 30), (200_000, 100))
 BMP_MIN_DOCS = BMP_MAX_K[0][0]
 
@@ -381,8 +382,10 @@ class InvertedIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k of every query row; see the module docstring for scores, ties and padding.
         `algorithm` may also name a calibrated approximate preset ("approx-95", "approx-99"),
-        which sets alpha and bound_share itself (so they, and term_ratio, are not given)."""
-        if algorithm in PRESETS:
+        which sets alpha and bound_share itself (so they, and term_ratio, are not given); past
+        PRESET_MAX_K a preset searches exactly (`exhaustive`)."""
+        preset = algorithm in PRESETS
+        if preset:
             if (alpha, term_ratio, bound_share) != (1.0, 1.0, 1.0):
                 raise ValueError(f"preset {algorithm!r} sets alpha and bound_share itself: give no approximate option")
             options = self.preset(algorithm).search_options
@@ -396,6 +399,8 @@ class InvertedIndex:
             raise ValueError("k must be below 2^31")
         if algorithm == "default":
             algorithm = self.default_algorithm(k)
+        elif preset and k > PRESET_MAX_K:  # approximate bmp is slower than exact search there
+            algorithm, alpha, bound_share = "exhaustive", 1.0, 1.0
         alpha, term_ratio, bound_share = float(alpha), float(term_ratio), float(bound_share)
         for name, value in (("alpha", alpha), ("term_ratio", term_ratio), ("bound_share", bound_share)):
             if not 0.0 < value <= 1.0:

@@ -34,6 +34,14 @@ CALIBRATION_K = 10
 # settings whose sample mean came out high, and approx-99 then reached 0.988 on 1,000 held-out
 # queries (three standard errors and 500 queries: 0.997).
 STANDARD_ERRORS = 3.0
+# Presets are calibrated at k = 10 and pay up to k = 300; past that a preset searches exactly
+# (`exhaustive`, which reaches any target). CPU p50 ms of the presets' bmp settings (approx-95 /
+# approx-99) against exhaustive on BP-ordered synthetic collections (`python
+# benchmarks/default_algorithm.py`, the run cited at inverted_index.BMP_MAX_K): k = 300: 100k
+# 0.152 / 0.164 vs 0.196, 200k 0.185 / 0.195 vs 0.325, 1M 0.327 / 0.414 vs 1.293; k = 1,000:
+# 100k 0.433 / 0.444 vs 0.233, 200k 0.555 / 0.622 vs 0.367, 1M 1.483 / 1.591 vs 1.470 (and at
+# 8.8 M, docs/scale.md: 15.14 / 16.47 vs 10.93).
+PRESET_MAX_K = 300
 BOUND_SHARES = (0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05)
 ALPHAS = (0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5)
 

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from splade_core.index import IndexFormatError, InvertedIndex
 from splade_core.index.inverted_index import BMP_MIN_DOCS
-from splade_core.index.presets import ALPHAS, BOUND_SHARES, PRESETS, PRESETS_KEY, recall_at_k
+from splade_core.index.presets import ALPHAS, BOUND_SHARES, PRESET_MAX_K, PRESETS, PRESETS_KEY, recall_at_k
 
 VOCAB, TOPICS, TOPIC_TERMS = 12000, 250, 40
 
@@ -71,6 +71,19 @@ def test_presets_reach_their_targets_on_held_out_queries_with_true_scores(collec
     loose, strict = presets["approx-95"], presets["approx-99"]
     assert (loose.bound_share, loose.alpha) <= (strict.bound_share, strict.alpha) < (1.0, 1.0)
     assert index.calibrate_presets(calibration) == presets  # deterministic, threads or not
+
+
+def test_a_preset_searches_exactly_past_preset_max_k(collection):
+    """Past PRESET_MAX_K, approximate bmp was slower than exact search: a preset then returns the
+    exact top-k (exhaustive's, ties included)."""
+    docs, index, calibration, held_out = collection
+    index.calibrate_presets(calibration)
+    assert index.presets["approx-95"].bound_share < 1.0  # approximate at smaller k
+    k = PRESET_MAX_K + 1
+    exact = index.search(held_out, k=k, algorithm="exhaustive")
+    for name in PRESETS:
+        for got, want in zip(index.search(held_out, k=k, algorithm=name), exact):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_presets_travel_with_the_index_file(collection, tmp_path):
