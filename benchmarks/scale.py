@@ -250,6 +250,11 @@ def merge(work: Path) -> dict:
     return {"s": round(seconds, 1), "max_rss_mb": round(rss), "input_mb": round(source.stat().st_size / 2**20)}
 
 
+def stacked(found: list) -> tuple[np.ndarray, np.ndarray]:
+    """(doc_idx, scores) of single-query searches, stacked."""
+    return np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
+
+
 CALIBRATION_QUERIES = 500  # the queries after the timed ones calibrate the BP index's presets
 
 
@@ -318,8 +323,7 @@ def latencies(work: Path, n_queries: int, threads: int, scipy_queries: int) -> d
                     if name == "input order":  # the peers' scores are checked against these
                         ours[k] = found
                 elif algorithm in PRESETS:  # tie-aware share of the exact top-k, over the timed queries
-                    stack = lambda results, part: np.concatenate([r[part] for r in results])  # noqa: E731
-                    recall = recall_at_k((stack(exact, 0), stack(exact, 1)), (stack(found, 0), stack(found, 1)))
+                    recall = recall_at_k(stacked(exact), stacked(found))
                     row[f"recall@{k}"] = round(float(np.nanmean(recall)), 4)
                 out["rows"].append(row)
     out["peers"] = peer_latencies(docs_path, queries, ours, n_queries, scipy_queries)

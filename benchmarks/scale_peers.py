@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import engines  # noqa: E402
-from scale import CALIBRATION_QUERIES, MSMARCO_DOCS  # noqa: E402
+from scale import CALIBRATION_QUERIES, MSMARCO_DOCS, stacked  # noqa: E402
 
 from splade_core.formats import write_ciff  # noqa: E402
 from splade_core.index import InvertedIndex  # noqa: E402
@@ -82,11 +82,6 @@ def seismic_topk(index, prepared, query_cut: float, heap_factor: float) -> tuple
 
 def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
-
-
-def stacked(found: list) -> tuple[np.ndarray, np.ndarray]:
-    """(doc_idx, scores) of single-query searches, stacked."""
-    return np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
 
 
 def ours_rows(ours: InvertedIndex, timed, exact: dict) -> list[dict]:

@@ -185,6 +185,8 @@ ROW_KINDS = {"full index": "o", "static pruning": "s", "approximate search": "^"
 
 
 MAX_LABELLED_POINTS = 12
+LABEL_SIZE = 7  # points
+LABEL_GAP = 8.5  # points between the baselines of two labels that would overlap
 
 
 def approximate(row) -> bool:
@@ -283,10 +285,6 @@ def _tradeoff_plot(
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     return _save(fig, path)
-
-
-LABEL_SIZE = 7  # points
-LABEL_GAP = 8.5  # points between the baselines of two labels that would overlap
 
 
 def _place_labels(ax, labels: list[tuple[float, float, str]]) -> None:
