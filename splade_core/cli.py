@@ -414,7 +414,8 @@ def _add_index(subparsers) -> None:
         "--calibration-queries",
         type=_existing_file,
         help="quantized query vectors of the same model from which to derive the approximate search presets "
-        "(approx-95, approx-99: recall@10 targets); none by default",
+        "(approx-95, approx-99: recall@10 targets; from 100,000 documents on, clustered search is built and "
+        "calibrated beside bmp, and kept where a preset uses it); none by default",
     )
     p.add_argument("--stats", type=Path, help="JSON file for the index statistics")
     _add_allow_model_mismatch(p)

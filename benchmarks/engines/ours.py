@@ -62,8 +62,11 @@ class Ours(Engine):
     def describe(self, variant):
         if variant in self.index.algorithms:
             return ""
-        preset = self.index.preset(variant)
-        return f"preset {variant}: {preset.algorithm} bound_share={preset.bound_share}, alpha={preset.alpha}"
+        options = dict(self.index.preset(variant).search_options)
+        algorithm = options.pop("algorithm")
+        return " ".join(
+            [f"preset {variant}: {algorithm}", ", ".join(f"{key}={value}" for key, value in options.items())]
+        ).strip()
 
     def tune(self, variant, qs, queries, exact, truth):
         """Calibrate the index's presets on the held-out queries (once, for both presets): what

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "splade/clusters.hpp"
 #include "splade/index.hpp"
 #include "splade/reorder.hpp"
 #include "splade/search.hpp"
@@ -132,7 +133,7 @@ splade::bp_options bp_settings(std::uint32_t block_size, std::uint32_t min_parti
 
 py::tuple search(const inverted_index& index, const carray<std::int64_t>& indptr, const carray<std::int64_t>& terms,
                  const carray<std::int64_t>& weights, std::size_t k, const std::string& algorithm, unsigned threads,
-                 double alpha, double term_ratio, double bound_share) {
+                 double alpha, double term_ratio, double bound_share, std::uint32_t query_cut, double heap_factor) {
     check_1d(indptr, "indptr");
     check_1d(terms, "indices");
     check_1d(weights, "data");
@@ -147,6 +148,8 @@ py::tuple search(const inverted_index& index, const carray<std::int64_t>& indptr
     options.alpha = alpha;
     options.term_ratio = term_ratio;
     options.bound_share = bound_share;
+    options.query_cut = query_cut;
+    options.heap_factor = heap_factor;
     splade::search_results results;
     {
         py::gil_scoped_release release;
@@ -177,6 +180,7 @@ py::dict stats(const inverted_index& index) {
     const char* order = order_name(index.order_kind());
     out["doc_order"] = order ? py::object(py::str(order)) : py::object(py::none());
     out["bytes"] = sections;
+    out["clusters"] = index.clusters().n_clusters();
     out["section_bytes"] = total;
     out["total_bytes"] = index.file_bytes();
     return out;
@@ -256,7 +260,28 @@ PYBIND11_MODULE(_index, m) {
             },
             py::arg("path"))
         .def("search", &search, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("k"),
-             py::arg("algorithm"), py::arg("threads"), py::arg("alpha"), py::arg("term_ratio"), py::arg("bound_share") = 1.0)
+             py::arg("algorithm"), py::arg("threads"), py::arg("alpha"), py::arg("term_ratio"), py::arg("bound_share") = 1.0,
+             py::arg("query_cut") = 10, py::arg("heap_factor") = 1.0)
+        .def(
+            "with_clusters",
+            [](const inverted_index& index, std::uint64_t n_postings, double max_share, double centroid_fraction,
+               std::uint32_t doc_cut, double summary_energy, std::uint32_t min_cluster, std::uint64_t seed,
+               unsigned threads) {
+                splade::cluster_options options;
+                options.n_postings = n_postings;
+                options.max_share = max_share;
+                options.centroid_fraction = centroid_fraction;
+                options.doc_cut = doc_cut;
+                options.summary_energy = summary_energy;
+                options.min_cluster = min_cluster;
+                options.seed = seed;
+                options.threads = threads;
+                py::gil_scoped_release release;
+                return index.with_clusters(options);
+            },
+            py::arg("n_postings"), py::arg("max_share"), py::arg("centroid_fraction"), py::arg("doc_cut"),
+            py::arg("summary_energy"), py::arg("min_cluster"), py::arg("seed"), py::arg("threads"),
+            "The same index, sharing its bytes, with the clustered sections of approximate search.")
         .def("stats", &stats)
         .def_property_readonly("n_docs", &inverted_index::n_docs)
         .def_property_readonly("vocab_size", &inverted_index::vocab_size)

@@ -389,7 +389,15 @@ std::vector<section_info> inverted_index::sections() const {
             {"doc_id_offsets", doc_id_offsets_.bytes()},
             {"doc_ids", doc_id_bytes_.bytes()},
             {"doc_order", doc_order_.bytes()},
-            {"metadata", metadata_.bytes()}};
+            {"metadata", metadata_.bytes()},
+            {"forward_offsets", clusters_.forward_offsets.bytes()},
+            {"forward", clusters_.forward.bytes()},
+            {"term_clusters", clusters_.term_clusters.bytes()},
+            {"cluster_offsets", clusters_.cluster_offsets.bytes()},
+            {"cluster_docs", clusters_.cluster_docs.bytes()},
+            {"summary_offsets", clusters_.summary_offsets.bytes()},
+            {"summary_entries", clusters_.summary_entries.bytes()},
+            {"summary_samples", clusters_.summary_samples.bytes()}};
 }
 
 }  // namespace splade

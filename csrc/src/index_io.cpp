@@ -4,9 +4,12 @@
 //   terms (term_entry[vocab]) | blocks (block_meta[]) | postings (packed blocks) |
 //   block_max (uint8[dense rows][doc blocks]) | doc_id_offsets (uint64[n_docs + 1]) | doc_ids (UTF-8) |
 //   doc_order (uint32[n_docs], internal doc -> original row; empty when not reordered) |
-//   metadata (UTF-8 JSON from the caller: the documents' model, collection, quantization)
-// Doc ids are kept in original row order. Earlier versions (1: six sections, 2: no metadata)
-// are refused with a message asking for a rebuild.
+//   metadata (UTF-8 JSON from the caller: the documents' model, collection, quantization) |
+//   the clustered sections of approximate search (clusters.hpp; all empty unless built):
+//   forward_offsets | forward | term_clusters | cluster_offsets | cluster_docs |
+//   summary_offsets | summary_entries | summary_samples
+// Doc ids are kept in original row order. Earlier versions (1: six sections, 2: no metadata,
+// 3: no clustered sections) are refused with a message asking for a rebuild.
 // save() writes a temp file beside the target, fsyncs it and renames it over the target.
 // load() memory-maps the file, checks the header, the section table and every offset and
 // count against the file (always), and the section checksums (unless verify is false).
@@ -22,20 +25,22 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "index_storage.hpp"
 #include "splade/checksum.hpp"
+#include "splade/clusters.hpp"
 #include "splade/index.hpp"
 
 namespace splade {
 namespace {
 
 constexpr char file_magic[8] = {'S', 'P', 'L', 'D', 'I', 'D', 'X', '1'};
-constexpr std::uint32_t format_version = 3;  // bump on any layout change
+constexpr std::uint32_t format_version = 4;  // bump on any layout change
 constexpr std::uint32_t byte_order_mark = 0x01020304;
 constexpr std::uint32_t codec_simdbp128 = 1;
-constexpr std::size_t section_count = 8;
+constexpr std::size_t section_count = 16;
 constexpr std::uint64_t section_alignment = 64;
 
 struct section_entry {
@@ -67,7 +72,7 @@ struct file_header {
     section_entry sections[section_count];
     std::uint64_t header_checksum;  // XXH64 of every byte above
 };
-static_assert(sizeof(file_header) == 360, "file_header is an on-disk record");
+static_assert(sizeof(file_header) == 616, "file_header is an on-disk record");
 constexpr std::size_t version_offset = offsetof(file_header, version);
 
 std::uint64_t align_up(std::uint64_t v) { return (v + section_alignment - 1) / section_alignment * section_alignment; }
@@ -235,13 +240,46 @@ void check_sections(const std::string& path, const file_header& h, const mapped_
     if (end != h.file_bytes) corrupt(path, "trailing bytes after the last section");
 }
 
+// Offsets that clustered search follows: every table the right size, offsets non-decreasing
+// and ending at their section's size. Cluster doc indices and forward term ids are checked as
+// they are read (query/clustered.hpp), summary cluster ids only ever compared.
+template <class T>
+bool offsets_ok(const array_view<T>& offsets, std::uint64_t count, std::uint64_t end) {
+    if (offsets.size != count + 1 || offsets[0] != 0 || offsets[count] != end) return false;
+    for (std::uint64_t i = 0; i < count; ++i)
+        if (offsets[i + 1] < offsets[i]) return false;
+    return true;
+}
+
+void check_clusters(const std::string& path, const inverted_index& index) {
+    const cluster_sections& c = index.clusters();
+    if (c.empty()) {
+        if (c.forward.size || c.term_clusters.size || c.cluster_offsets.size || c.cluster_docs.size ||
+            c.summary_offsets.size || c.summary_entries.size || c.summary_samples.size)
+            corrupt(path, "clustered sections without a forward index");
+        return;
+    }
+    if (index.impact_bytes() != 1 || index.vocab_size() > max_clustered_vocab || c.forward.size != index.n_postings() ||
+        !offsets_ok(c.forward_offsets, index.n_docs(), c.forward.size))
+        corrupt(path, "forward index");
+    if (c.cluster_offsets.size == 0 || !offsets_ok(c.term_clusters, index.vocab_size(), c.n_clusters()) ||
+        !offsets_ok(c.cluster_offsets, c.n_clusters(), c.cluster_docs.size))
+        corrupt(path, "cluster tables");
+    if (!offsets_ok(c.summary_offsets, index.vocab_size(), c.summary_entries.size))
+        corrupt(path, "summary tables");
+}
+
 }  // namespace
 
 void inverted_index::save(const std::string& path) const {
     const std::vector<section_info> infos = sections();
-    const void* data[section_count] = {terms_.data,          blocks_.data,       postings_.data, block_max_.data,
-                                       doc_id_offsets_.data, doc_id_bytes_.data, doc_order_.data,
-                                       metadata_.data};
+    const cluster_sections& c = clusters_;
+    const void* data[section_count] = {terms_.data,           blocks_.data,          postings_.data,
+                                       block_max_.data,       doc_id_offsets_.data,  doc_id_bytes_.data,
+                                       doc_order_.data,       metadata_.data,        c.forward_offsets.data,
+                                       c.forward.data,        c.term_clusters.data,  c.cluster_offsets.data,
+                                       c.cluster_docs.data,   c.summary_offsets.data, c.summary_entries.data,
+                                       c.summary_samples.data};
     file_header h;
     std::memset(&h, 0, sizeof(h));
     std::memcpy(h.magic, file_magic, sizeof(file_magic));
@@ -321,6 +359,20 @@ inverted_index inverted_index::load(const std::string& path, bool verify) {
     auto [ids, n_id_bytes] = section(5, 1);
     auto [order, n_order] = section(6, sizeof(doc_t));
     auto [metadata, n_metadata] = section(7, 1);
+    cluster_sections& c = index.clusters_;
+    auto view_of = [&](std::size_t s, auto& field) {
+        using T = std::remove_const_t<std::remove_pointer_t<decltype(field.data)>>;
+        const auto [bytes, n] = section(s, sizeof(T));
+        field = {reinterpret_cast<const T*>(bytes), n};
+    };
+    view_of(8, c.forward_offsets);
+    view_of(9, c.forward);
+    view_of(10, c.term_clusters);
+    view_of(11, c.cluster_offsets);
+    view_of(12, c.cluster_docs);
+    view_of(13, c.summary_offsets);
+    view_of(14, c.summary_entries);
+    view_of(15, c.summary_samples);
     if (n_terms != h.vocab_size) corrupt(path, "term table size");
     if (h.n_dense_rows > h.vocab_size || n_block_max != h.n_dense_rows * index.n_doc_blocks())
         corrupt(path, "block-max table size");
@@ -386,6 +438,12 @@ inverted_index inverted_index::load(const std::string& path, bool verify) {
         }
     }
 
+    check_clusters(path, index);
+    if (!index.clusters_.empty()) {
+        index.clusters_.sample_offsets = sample_offsets(index.clusters_.summary_offsets);
+        if (index.clusters_.sample_offsets->back() != index.clusters_.summary_samples.size)
+            corrupt(path, "summary samples");
+    }
     index.block_offsets_ = std::move(block_offsets);
     index.storage_ = std::move(file);
     return index;

@@ -15,6 +15,7 @@
 
 #include "splade/parallel.hpp"
 #include "splade/query/bmp.hpp"
+#include "splade/query/clustered.hpp"
 #include "splade/query/exhaustive.hpp"
 #include "splade/query/maxscore.hpp"
 
@@ -25,6 +26,7 @@ const char* algorithm_name(algorithm a) {
         case algorithm::bmp: return "bmp";
         case algorithm::maxscore: return "maxscore";
         case algorithm::exhaustive: return "exhaustive";
+        case algorithm::clustered: return "clustered";
     }
     return "?";
 }
@@ -32,7 +34,8 @@ const char* algorithm_name(algorithm a) {
 algorithm parse_algorithm(const std::string& name) {
     for (algorithm a : all_algorithms)
         if (name == algorithm_name(a)) return a;
-    throw std::invalid_argument("unknown algorithm '" + name + "' (choose exhaustive, bmp or maxscore)");
+    if (name == algorithm_name(algorithm::clustered)) return algorithm::clustered;
+    throw std::invalid_argument("unknown algorithm '" + name + "' (choose exhaustive, bmp, maxscore or clustered)");
 }
 
 namespace {
@@ -45,6 +48,7 @@ struct typed_scratch {
     std::vector<block_walker> walkers;
     block_buffer buffer;
     bmp_scratch<Score> bmp;
+    clustered_scratch<Score> clustered;
 };
 
 struct worker_scratch {
@@ -89,7 +93,9 @@ scratch_pool& pool() {
     return instance;
 }
 
-void check_batch(const query_batch& q, const search_options& options) {
+void check_batch(const inverted_index& index, const query_batch& q, const search_options& options) {
+    if (options.algo == algorithm::clustered && index.clusters().empty())
+        throw std::invalid_argument("this index has no clusters for clustered search (build them first)");
     if (options.k == 0 || options.k > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
         throw std::invalid_argument("k must be in [1, 2^31 - 1]");
     if (!(options.alpha > 0.0 && options.alpha <= 1.0)) throw std::invalid_argument("alpha must be in (0, 1]");
@@ -97,6 +103,9 @@ void check_batch(const query_batch& q, const search_options& options) {
         throw std::invalid_argument("term_ratio must be in (0, 1]");
     if (!(options.bound_share > 0.0 && options.bound_share <= 1.0))
         throw std::invalid_argument("bound_share must be in (0, 1]");
+    if (options.query_cut == 0) throw std::invalid_argument("query_cut must be positive");
+    if (!(options.heap_factor > 0.0 && options.heap_factor <= 1.0))
+        throw std::invalid_argument("heap_factor must be in (0, 1]");
     if (q.indptr[0] != 0) throw std::invalid_argument("query indptr must start at 0");
     for (std::size_t i = 0; i < q.n_queries; ++i)
         if (q.indptr[i + 1] < q.indptr[i]) throw std::invalid_argument("query indptr must be non-decreasing");
@@ -161,7 +170,10 @@ void run_query(const inverted_index& index, const search_options& options, worke
     s.query.clear();
     for (const term_weight& tw : s.terms) s.query.push_back({index.postings(tw.first), tw.second});
     topk_queue<Score> topk(std::min<std::size_t>(options.k, index.n_docs() ? index.n_docs() : 1),
-                           static_cast<Score>(initial_floor(index, s.terms, options.k)), index.doc_map());
+                           options.algo == algorithm::clustered  // approximate: fill k if it can
+                               ? Score{1}
+                               : static_cast<Score>(initial_floor(index, s.terms, options.k)),
+                           index.doc_map());
     const prune_rule rule{options.alpha, options.bound_share};
     switch (options.algo) {
         case algorithm::exhaustive:
@@ -169,6 +181,9 @@ void run_query(const inverted_index& index, const search_options& options, worke
             break;
         case algorithm::maxscore: maxscore_query<Score>{s.cursors, rule}(s.query, topk); break;
         case algorithm::bmp: bmp_query<Score>{index, ts.bmp, rule}(s.query, topk); break;
+        case algorithm::clustered:
+            clustered_query<Score>{index, ts.clustered, {options.query_cut, options.heap_factor}}(s.terms, topk);
+            break;
     }
     const auto results = topk.finalize();
     for (std::size_t i = 0; i < results.size(); ++i) {
@@ -183,7 +198,7 @@ void run_query(const inverted_index& index, const search_options& options, worke
 constexpr unsigned max_threads = 256;
 
 search_results search(const inverted_index& index, const query_batch& queries, const search_options& options) {
-    check_batch(queries, options);
+    check_batch(index, queries, options);
     search_results out;
     out.n_queries = queries.n_queries;
     out.k = options.k;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "splade/checksum.hpp"
+#include "splade/clusters.hpp"
 #include "splade/codec.hpp"
 #include "splade/index.hpp"
 #include "splade/reorder.hpp"
@@ -406,17 +407,90 @@ int load_outcome(const std::string& path, bool verify, const queries& q) {
             options.k = 10;
             search(index, q.batch(), options);
         }
+        if (!index.clusters().empty()) {
+            search_options options;
+            options.algo = algorithm::clustered;
+            options.query_cut = 1000;
+            options.heap_factor = 1e-6;
+            search(index, q.batch(), options);
+        }
         return 0;
     } catch (const format_error&) {
         return 1;
     }
 }
 
+// Clustered search with nothing pruned (every posting kept, whole summaries, every query term
+// and every cluster visited) returns the brute-force top-k, ties by row included.
+void check_clustered_exact(const inverted_index& index, const collection& c, const queries& q, const char* label) {
+    for (std::size_t k : {1, 10, 1000}) {
+        search_options options;
+        options.k = k;
+        options.algo = algorithm::clustered;
+        options.query_cut = 1000;
+        options.heap_factor = 1e-9;
+        for (unsigned threads : {1u, 2u}) {
+            options.threads = threads;
+            const bool ok = same(search(index, q.batch(), options), brute_force(c, q, k));
+            if (!ok) std::fprintf(stderr, "mismatch: %s clustered k=%zu threads=%u\n", label, k, threads);
+            CHECK(ok);
+        }
+    }
+}
+
+cluster_options keep_everything() {
+    cluster_options o;
+    o.n_postings = 1;
+    o.max_share = 1e12;
+    o.summary_energy = 1.0;
+    o.threads = 2;
+    return o;
+}
+
+void test_clusters() {
+    rng r{7};
+    const queries q = random_queries(r, 30, 200, 20, 255);
+    for (order o : {order::input, order::bp}) {
+        const collection c = random_collection(r, 3000, 200, 30, 255, o == order::input);  // ties, or not
+        cluster_options everything = keep_everything();
+        everything.n_postings = c.indices.size() / 200 + 1;  // the whole collection is the selection
+        const inverted_index index = build(c, 1, 32, 0, o).with_clusters(everything);
+        CHECK(!index.clusters().empty() && index.clusters().forward.size == index.n_postings());
+        check_clustered_exact(index, c, q, o == order::bp ? "clusters bp" : "clusters input");
+        check_exact(index, c, q, "exact beside clusters");
+        search_options pruned;  // any setting: true scores, best first, each document once
+        pruned.algo = algorithm::clustered;
+        pruned.k = 10;
+        pruned.query_cut = 2;
+        const search_results got = search(index, q.batch(), pruned);
+        const search_results all = brute_force(c, q, c.n_docs());
+        for (std::size_t i = 0; i < got.n_queries; ++i)
+            for (std::size_t j = 0; j < got.k && got.docs[i * got.k + j] >= 0; ++j) {
+                const std::int32_t d = got.docs[i * got.k + j];
+                std::int64_t truth = -1;
+                for (std::size_t m = 0; m < all.k; ++m)
+                    if (all.docs[i * all.k + m] == d) truth = all.scores[i * all.k + m];
+                CHECK(truth == got.scores[i * got.k + j]);
+            }
+    }
+    bool refused = false;
+    try {
+        search_options options;
+        options.algo = algorithm::clustered;
+        search(build(random_collection(r, 100, 200, 30, 255, false), 1, 32, 0, order::input), q.batch(), options);
+    } catch (const std::invalid_argument&) {
+        refused = true;
+    }
+    CHECK(refused);
+}
+
 void test_persistence() {
     rng r{99};
     const collection c = random_collection(r, 2000, 150, 25, 255, false);
     const queries q = random_queries(r, 20, 150, 15, 255);
-    const inverted_index built = build(c, 1, 32, 0, order::bp);
+    cluster_options clustered = keep_everything();
+    clustered.n_postings = 40;
+    const inverted_index built = build(c, 1, 32, 0, order::bp).with_clusters(clustered);
     CHECK(built.doc_map() != nullptr && built.order_kind() == doc_order_kind::bp);
     char dir_template[] = "/tmp/splade-index-test.XXXXXX";
     const std::string dir = ::mkdtemp(dir_template);
@@ -426,6 +500,7 @@ void test_persistence() {
     CHECK(loaded.n_docs() == built.n_docs() && loaded.n_postings() == built.n_postings());
     CHECK(loaded.scale() == 100.0 && loaded.file_bytes() == read_file(path).size());
     check_exact(loaded, c, q, "loaded");
+    CHECK(loaded.clusters().n_clusters() == built.clusters().n_clusters());
     CHECK(loaded.doc_id_bytes().size == built.doc_id_bytes().size);
     CHECK(loaded.order_kind() == doc_order_kind::bp && loaded.doc_order().size == c.n_docs() &&
           std::equal(loaded.doc_map(), loaded.doc_map() + c.n_docs(), built.doc_map()));
@@ -471,6 +546,7 @@ int main() {
     test_search(order::reversed);
     test_reorder();
     test_bad_input();
+    test_clusters();
     test_persistence();
     if (failures) {
         std::fprintf(stderr, "%d check(s) failed\n", failures);

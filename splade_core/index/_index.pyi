@@ -61,7 +61,20 @@ class Index:
         alpha: float,
         term_ratio: float,
         bound_share: float = 1.0,
+        query_cut: int = 10,  # clustered only
+        heap_factor: float = 1.0,  # clustered only
     ) -> tuple[np.ndarray, np.ndarray]: ...  # doc_idx int32 [nq, k], scores int64 [nq, k]
+    def with_clusters(
+        self,
+        n_postings: int,
+        max_share: float,
+        centroid_fraction: float,
+        doc_cut: int,
+        summary_energy: float,
+        min_cluster: int,
+        seed: int,
+        threads: int,
+    ) -> Index: ...  # the same index (bytes shared) with the clustered sections of approximate search
     def stats(self) -> dict: ...
     def doc_id_offsets(self) -> np.ndarray: ...
     def doc_id_bytes(self) -> np.ndarray: ...

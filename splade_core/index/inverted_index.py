@@ -36,6 +36,7 @@ import scipy.sparse as sp
 from ..errors import SpladeError
 from ..io import parse_json, remove_stale_temps
 from . import _index
+from .clusters import CLUSTERS_KEY, ClusterOptions
 from .presets import PRESET_MAX_K, PRESETS, PRESETS_KEY, Preset, calibrate
 
 IndexFormatError = _index.IndexFormatError
@@ -55,6 +56,9 @@ DEFAULT_ALGORITHM = "default"  # resolved per index and k by InvertedIndex.defau
 # documents, bmp up to this k).
 BMP_MAX_K: tuple[tuple[int, int], ...] = ((100_000, 30), (200_000, 100))
 BMP_MIN_DOCS = BMP_MAX_K[0][0]
+# From this many documents on, calibrate_presets builds clustered sections and times clustered
+# search beside the bmp presets (below it, exact search is about as fast as any approximate one).
+CLUSTERS_MIN_DOCS = BMP_MIN_DOCS
 
 
 def bmp_max_k(n_docs: int) -> int:
@@ -187,11 +191,16 @@ class InvertedIndex:
     `bound_share` < 1 (bmp) computes block bounds from the query terms of largest weight × max
     impact only, as many as reach that share of their sum: the other terms still score, but
     no longer raise bounds, so fewer blocks are visited and the bounds cost less to compute.
+
+    `algorithm="clustered"` is approximate by design, Seismic-style: it needs the clustered
+    sections of `build_clusters` and visits the clusters of the query's `query_cut` heaviest
+    terms best summary estimate first, while the estimate reaches `heap_factor` x the k-th
+    score so far, scoring their documents exactly from a forward index.
     """
 
     algorithms: tuple[str, ...] = ALGORITHMS
     exact_algorithms: tuple[str, ...] = ALGORITHMS
-    approximate_options: tuple[str, ...] = ("alpha", "term_ratio", "bound_share")
+    approximate_options: tuple[str, ...] = ("alpha", "term_ratio", "bound_share", "query_cut", "heap_factor")
 
     def __init__(self, engine: _index.Index):
         if not isinstance(engine, _index.Index):
@@ -287,8 +296,9 @@ class InvertedIndex:
             if "pass_entries" not in options
             else {"pass_entries": _positive_int(options["pass_entries"], "pass_entries")}
         )
-        if meta and PRESETS_KEY in meta:
-            raise ValueError(f"meta must not hold {PRESETS_KEY!r}: an index's presets come from calibrate_presets")
+        for key, source in ((PRESETS_KEY, "calibrate_presets"), (CLUSTERS_KEY, "build_clusters")):
+            if meta and key in meta:
+                raise ValueError(f"meta must not hold {key!r}: it comes from {source}")
         metadata = json.dumps(meta or {}, allow_nan=False, sort_keys=True)  # ASCII: \u escapes
         engine = _index.Index.build(
             indptr, indices, data, vocab_size, offsets, blob, *layout, **passes, metadata=metadata
@@ -379,28 +389,38 @@ class InvertedIndex:
         alpha: float = 1.0,
         term_ratio: float = 1.0,
         bound_share: float = 1.0,
+        query_cut: int | None = None,
+        heap_factor: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k of every query row; see the module docstring for scores, ties and padding.
         `algorithm` may also name a calibrated approximate preset ("approx-95", "approx-99"),
-        which sets alpha and bound_share itself (so they, and term_ratio, are not given); past
-        PRESET_MAX_K a preset searches exactly (`exhaustive`)."""
+        which sets its options itself (so no approximate option is given); past PRESET_MAX_K a
+        preset searches exactly (`exhaustive`). "clustered" takes `query_cut` (default 10) and
+        `heap_factor` (default 1.0), and no other approximate option."""
         preset = algorithm in PRESETS
+        clustered_options = {"query_cut": query_cut, "heap_factor": heap_factor}
         if preset:
-            if (alpha, term_ratio, bound_share) != (1.0, 1.0, 1.0):
-                raise ValueError(f"preset {algorithm!r} sets alpha and bound_share itself: give no approximate option")
+            given = (alpha, term_ratio, bound_share, query_cut, heap_factor) != (1.0, 1.0, 1.0, None, None)
+            if given:
+                raise ValueError(f"preset {algorithm!r} sets its options itself: give no approximate option")
             options = self.preset(algorithm).search_options
-            algorithm, alpha, bound_share = options["algorithm"], options["alpha"], options["bound_share"]
-        elif algorithm != "default" and algorithm not in ALGORITHMS:
+            algorithm = options.pop("algorithm")
+            alpha, bound_share = options.pop("alpha", 1.0), options.pop("bound_share", 1.0)
+            clustered_options.update(options)
+        elif algorithm != "default" and algorithm not in (*ALGORITHMS, "clustered"):
             raise ValueError(
-                f"unknown algorithm {algorithm!r}; choose 'default', one of {ALGORITHMS} or a preset {list(PRESETS)}"
+                f"unknown algorithm {algorithm!r}; choose 'default', one of {ALGORITHMS}, 'clustered' "
+                f"or a preset {list(PRESETS)}"
             )
         k = _positive_int(k, "k")
         if k > np.iinfo(np.int32).max:
             raise ValueError("k must be below 2^31")
         if algorithm == "default":
             algorithm = self.default_algorithm(k)
-        elif preset and k > PRESET_MAX_K:  # approximate bmp is slower than exact search there
+        elif preset and k > PRESET_MAX_K:  # approximate search is slower than exact search there
             algorithm, alpha, bound_share = "exhaustive", 1.0, 1.0
+            clustered_options = {"query_cut": None, "heap_factor": None}
+        query_cut, heap_factor = self._clustered_options(algorithm, **clustered_options)
         alpha, term_ratio, bound_share = float(alpha), float(term_ratio), float(bound_share)
         for name, value in (("alpha", alpha), ("term_ratio", term_ratio), ("bound_share", bound_share)):
             if not 0.0 < value <= 1.0:
@@ -409,20 +429,84 @@ class InvertedIndex:
             raise ValueError("alpha applies to the pruning algorithms (bmp, maxscore), not exhaustive")
         if algorithm != "bmp" and bound_share != 1.0:
             raise ValueError("bound_share applies to bmp only")
+        if algorithm == "clustered" and (alpha, term_ratio) != (1.0, 1.0):
+            raise ValueError("clustered search takes query_cut and heap_factor, not alpha or term_ratio")
         indptr, indices, data = _query_csr(queries_csr)
         weights, factor = _query_weights(indptr, data)
         doc_idx, scores = self._engine.search(
-            indptr, indices, weights, k, algorithm, _positive_int(threads, "threads"), alpha, term_ratio, bound_share
+            indptr,
+            indices,
+            weights,
+            k,
+            algorithm,
+            _positive_int(threads, "threads"),
+            alpha,
+            term_ratio,
+            bound_share,
+            query_cut,
+            heap_factor,
         )
         if factor is not None:
             scores = (scores / factor[:, None]).astype(np.float32)
         return doc_idx, scores
 
-    def calibrate_presets(self, queries, *, threads: int = 1) -> dict[str, Preset]:
+    def _clustered_options(self, algorithm: str, query_cut, heap_factor) -> tuple[int, float]:
+        """The (query_cut, heap_factor) the engine gets: checked for "clustered", else refused."""
+        if algorithm != "clustered":
+            if (query_cut, heap_factor) != (None, None):
+                raise ValueError("query_cut and heap_factor apply to clustered search only")
+            return 10, 1.0
+        if not self.has_clusters:
+            raise ValueError("this index has no clusters for clustered search: build them first (build_clusters)")
+        query_cut = 10 if query_cut is None else _positive_int(query_cut, "query_cut")
+        heap_factor = 1.0 if heap_factor is None else float(heap_factor)
+        if query_cut > np.iinfo(np.uint32).max:
+            raise ValueError("query_cut must be below 2^32")
+        if not 0.0 < heap_factor <= 1.0:
+            raise ValueError(f"heap_factor must be in (0, 1], not {heap_factor}")
+        return query_cut, heap_factor
+
+    def build_clusters(self, options: ClusterOptions | None = None, *, threads: int = 1) -> None:
+        """Add the clustered sections of approximate search (see `splade_core.index.clusters`),
+        which `save` then writes; their settings are kept in the metadata (CLUSTERS_KEY). Needs
+        8-bit impacts. Replaces clusters built before."""
+        options = ClusterOptions() if options is None else options
+        stats = self._engine.stats()
+        n_postings = options.n_postings(stats["postings"], stats["terms"])
+        engine = self._engine.with_clusters(
+            n_postings,
+            options.max_share,
+            options.centroid_fraction,
+            options.doc_cut,
+            options.summary_energy,
+            options.min_cluster,
+            options.seed,
+            _positive_int(threads, "threads"),
+        )
+        meta = {**self.meta, CLUSTERS_KEY: {**options.to_json(), "n_postings": n_postings}}
+        self._engine = engine.with_metadata(json.dumps(meta, allow_nan=False, sort_keys=True))
+        self._meta = meta
+
+    @property
+    def has_clusters(self) -> bool:
+        """Whether the index holds the clustered sections of `algorithm="clustered"`."""
+        return self._engine.stats()["clusters"] > 0
+
+    def calibrate_presets(self, queries, *, threads: int = 1, clusters: bool | None = None) -> dict[str, Preset]:
         """Derive the approximate presets of this index (see `splade_core.index.presets`) from
         calibration queries (query rows, as `search` takes them), and keep them in its metadata,
-        which `save` writes. Returns them."""
-        presets = calibrate(self, queries, threads=_positive_int(threads, "threads"))
+        which `save` writes. Returns them. `clusters`: whether to calibrate clustered search beside
+        bmp, building the clustered sections first if the index has none (None: from
+        CLUSTERS_MIN_DOCS documents on); sections built here that no preset uses are dropped again."""
+        threads = _positive_int(threads, "threads")
+        clustered = bool(clusters) or (clusters is None and len(self) >= CLUSTERS_MIN_DOCS)
+        unclustered = None
+        if clustered and not self.has_clusters:
+            unclustered = (self._engine, self._meta)
+            self.build_clusters(threads=threads)
+        presets = calibrate(self, queries, threads=threads, clustered=clustered)
+        if unclustered is not None and all(p.algorithm != "clustered" for p in presets.values()):
+            self._engine, self._meta = unclustered
         meta = {**self.meta, PRESETS_KEY: {name: preset.to_json() for name, preset in presets.items()}}
         self._engine = self._engine.with_metadata(json.dumps(meta, allow_nan=False, sort_keys=True))
         self._meta = meta

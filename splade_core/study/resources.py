@@ -63,6 +63,27 @@ def memory(base_mb: float, per_input_mb: float = 0.0, of: list[str] | None = Non
     return lambda wildcards, input, attempt: math.ceil((base_mb + per_input_mb * input_data_mb(input, of)) * attempt)
 
 
+# An index build that calibrates presets may build the clustered sections of approximate search
+# (InvertedIndex.calibrate_presets, from CLUSTERS_MIN_DOCS documents on): about 3x the quantized
+# input: 2,191 MiB beside the 624 MiB quantized input of 1 M synthetic documents (forward index
+# 472, summaries 1,590 and their samples 20, clusters 109). `splade index --calibration-queries`
+# there peaked at 2,831 MB (/usr/bin/time; its input is freed before the clusters are built),
+# against the 4,445 MB declared with them (2,261 without).
+CLUSTERS_PER_INPUT_MB = 3.5
+
+
+def index_memory(base_mb: float, per_input_mb: float):
+    """mem_mb of an index build: base_mb + per_input_mb x its documents (input `docs`), plus
+    CLUSTERS_PER_INPUT_MB x them when it calibrates presets (input `calibration` given), as that
+    may build clustered sections (InvertedIndex.calibrate_presets)."""
+
+    def mem_mb(wildcards, input, attempt):
+        per_mb = per_input_mb + CLUSTERS_PER_INPUT_MB * bool(_paths(input.calibration))
+        return math.ceil((base_mb + per_mb * input_data_mb(input, ["docs"])) * attempt)
+
+    return mem_mb
+
+
 def minutes(base: float, per_input_gb: float = 0.0, of: list[str] | None = None):
     """runtime (minutes) = base + per_input_gb x the job's input data (GB)."""
     return lambda wildcards, input, attempt: math.ceil(

@@ -295,6 +295,18 @@ def test_from_vectors_keeps_scale_and_ids(collection, reorder):
     assert index.to_doc_ids(doc_idx).ravel().tolist() == ["doc-0", "doc-1", "doc-2"]
 
 
+CLUSTER_SECTIONS = (
+    "forward_offsets",
+    "forward",
+    "term_clusters",
+    "cluster_offsets",
+    "cluster_docs",
+    "summary_offsets",
+    "summary_entries",
+    "summary_samples",
+)
+
+
 def test_stats_repr_and_len(collection):
     docs, _ = collection
     index = InvertedIndex.build(docs, None, scale=50.0)
@@ -310,7 +322,9 @@ def test_stats_repr_and_len(collection):
         "doc_ids",
         "doc_order",
         "metadata",
+        *CLUSTER_SECTIONS,
     }
+    assert all(stats["bytes"][name] == 0 for name in CLUSTER_SECTIONS) and stats["clusters"] == 0
     assert stats["total_bytes"] >= sum(stats["bytes"].values())
     assert stats["doc_order"] is None and stats["bytes"]["doc_order"] == 0 and index.doc_order is None
     assert "InvertedIndex(docs=3000" in repr(index) and "doc_order" not in repr(index)

@@ -10,15 +10,23 @@ import scipy.sparse as sp
 from splade_core.index import IndexFormatError, InvertedIndex
 
 
-@pytest.fixture(scope="module", params=[None, "bp"])
+@pytest.fixture(scope="module", params=[None, "bp", "bp+clusters"])
 def small(request):
     rng = np.random.default_rng(5)
     dense = rng.integers(0, 256, (400, 120)) * (rng.random((400, 120)) < 0.15)
     docs = sp.csr_array(dense.astype(np.uint8))
     queries = sp.csr_array((rng.integers(0, 40, (8, 120)) * (rng.random((8, 120)) < 0.2)).astype(np.uint8))
     ids = [f"d{i}-é" for i in range(400)]
-    index = InvertedIndex.build(docs, ids, block_size=16, scale=100.0, reorder=request.param)
+    index = InvertedIndex.build(docs, ids, block_size=16, scale=100.0, reorder=request.param and "bp")
+    if request.param == "bp+clusters":
+        index.build_clusters()
     return index, queries
+
+
+def searches(index) -> list[dict]:
+    """Every algorithm the index can run, as search options."""
+    clustered = [{"algorithm": "clustered", "query_cut": 3}] if index.has_clusters else []
+    return [{"algorithm": algorithm} for algorithm in index.algorithms] + clustered
 
 
 @pytest.fixture
@@ -38,10 +46,8 @@ def test_round_trip(small, saved):
     else:
         np.testing.assert_array_equal(loaded.doc_order, index.doc_order)
         assert loaded.stats()["doc_order"] == "bp"
-    for algorithm in index.algorithms:
-        for got, want in zip(
-            loaded.search(queries, k=7, algorithm=algorithm), index.search(queries, k=7, algorithm=algorithm)
-        ):
+    for options in searches(index):
+        for got, want in zip(loaded.search(queries, k=7, **options), index.search(queries, k=7, **options)):
             np.testing.assert_array_equal(got, want)
     assert len(saved[1]) == index.stats()["total_bytes"]
 
@@ -85,8 +91,8 @@ def test_flipped_bytes_are_rejected(small, saved, tmp_path):
             InvertedIndex.load(damaged)
         try:  # without checksums: structural checks still run, and searching must not crash
             index = InvertedIndex.load(damaged, verify=False)
-            for algorithm in index.algorithms:
-                index.search(queries, k=5, algorithm=algorithm)
+            for options in searches(index):
+                index.search(queries, k=5, **options)
         except IndexFormatError:
             pass
 
@@ -94,10 +100,10 @@ def test_flipped_bytes_are_rejected(small, saved, tmp_path):
 def test_other_format_versions_are_refused_clearly(saved, tmp_path):
     data = bytearray(saved[1])
     other = tmp_path / "v1.spl"
-    for version in (1, 2, 4):
+    for version in (1, 2, 3, 5):
         data[8:12] = version.to_bytes(4, "little")
         other.write_bytes(bytes(data[:288]))  # earlier headers are shorter
-        with pytest.raises(IndexFormatError, match=f"version {version}, this build reads 3 \\(rebuild"):
+        with pytest.raises(IndexFormatError, match=f"version {version}, this build reads 4 \\(rebuild"):
             InvertedIndex.load(other)
 
 

@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from splade_core.index import IndexFormatError, InvertedIndex
-from splade_core.index.inverted_index import BMP_MIN_DOCS
+from splade_core.index.inverted_index import BMP_MIN_DOCS, CLUSTERS_MIN_DOCS
 from splade_core.index.presets import ALPHAS, BOUND_SHARES, PRESET_MAX_K, PRESETS, PRESETS_KEY, recall_at_k
 
 VOCAB, TOPICS, TOPIC_TERMS = 12000, 250, 40
@@ -53,7 +53,7 @@ def collection():
 def test_presets_reach_their_targets_on_held_out_queries_with_true_scores(collection):
     docs, index, calibration, held_out = collection
     assert index.default_algorithm(10) == "bmp"
-    presets = index.calibrate_presets(calibration, threads=2)
+    presets = index.calibrate_presets(calibration, threads=2, clusters=False)
     assert set(presets) == set(PRESETS) and index.presets == presets
     exact = index.search(held_out, k=10, algorithm="exhaustive")
     dense = (held_out.astype(np.int64) @ docs.astype(np.int64).T).toarray()
@@ -70,14 +70,27 @@ def test_presets_reach_their_targets_on_held_out_queries_with_true_scores(collec
     # The lower target walks the same ladder at least as far, and it does leave exact search.
     loose, strict = presets["approx-95"], presets["approx-99"]
     assert (loose.bound_share, loose.alpha) <= (strict.bound_share, strict.alpha) < (1.0, 1.0)
-    assert index.calibrate_presets(calibration) == presets  # deterministic, threads or not
+    assert index.calibrate_presets(calibration, clusters=False) == presets  # deterministic, threads or not
+    assert not index.has_clusters
+
+
+def test_presets_choose_between_bmp_and_clustered_search(collection):
+    """With both ladders, each target gets the faster of their settings; either reaches it."""
+    docs, index, calibration, held_out = collection
+    assert len(index) >= CLUSTERS_MIN_DOCS
+    presets = index.calibrate_presets(calibration)
+    exact = index.search(held_out, k=10, algorithm="exhaustive")
+    for name, preset in presets.items():
+        assert preset.algorithm in ("bmp", "clustered") and preset.recall >= preset.target
+        assert np.nanmean(recall_at_k(exact, index.search(held_out, k=10, algorithm=name))) >= preset.target
+    assert index.has_clusters == any(p.algorithm == "clustered" for p in presets.values())
 
 
 def test_a_preset_searches_exactly_past_preset_max_k(collection):
     """Past PRESET_MAX_K, approximate bmp was slower than exact search: a preset then returns the
     exact top-k (exhaustive's, ties included)."""
     docs, index, calibration, held_out = collection
-    index.calibrate_presets(calibration)
+    index.calibrate_presets(calibration, clusters=False)
     assert index.presets["approx-95"].bound_share < 1.0  # approximate at smaller k
     k = PRESET_MAX_K + 1
     exact = index.search(held_out, k=k, algorithm="exhaustive")
@@ -105,13 +118,14 @@ def test_an_uncalibrated_index_refuses_presets_and_bad_presets_are_refused(colle
     with pytest.raises(ValueError, match="holds no calibrated preset 'approx-95'"):
         index.search(calibration, algorithm="approx-95")
     calibrated = InvertedIndex.build(docs[:2000], calibration_queries=calibration)
-    with pytest.raises(ValueError, match="sets alpha and bound_share itself"):
+    with pytest.raises(ValueError, match="sets its options itself"):
         calibrated.search(calibration, algorithm="approx-95", bound_share=0.5)
     with pytest.raises(ValueError, match="must not hold 'search_presets'"):
         InvertedIndex.build(docs[:2000], meta={PRESETS_KEY: {}})
     with pytest.raises(ValueError, match="queries that match"):
         index.calibrate_presets(sp.csr_array((1, docs.shape[1]), dtype=np.int64))
-    bad = {"target": 0.95, "algorithm": "bmp", "bound_share": 0.0, "alpha": 1.0, "recall": 0.97, "queries": 9}
+    bad = {"target": 0.95, "algorithm": "bmp", "bound_share": 0.0, "alpha": 1.0, "query_cut": 0, "heap_factor": 1.0}
+    bad |= {"recall": 0.97, "queries": 9}
     forged = InvertedIndex(index._engine.with_metadata(json.dumps({PRESETS_KEY: {"approx-95": bad}})))
     forged.save(tmp_path / "forged.bin")
     with pytest.raises(IndexFormatError, match="preset 'approx-95': a preset's bound_share must be"):

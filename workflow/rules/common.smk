@@ -19,6 +19,7 @@ from splade_core.study import BM25, EXACT, NO_PRUNING, PRETRAINED, Study
 from splade_core.study.resources import (
     encode_memory,
     encode_minutes,
+    index_memory,
     memory,
     mine_memory,
     mine_minutes,

@@ -21,7 +21,7 @@ rule build_index:
         STUDY.benchmark("build_index", "{corpus}/{model}/{setting}/{prune}")
     threads: config["threads"]["index"]
     resources:
-        mem_mb=memory(1200, 1.7),
+        mem_mb=index_memory(1200, 1.7),
         runtime=minutes(10, 10),
     params:
         block_size=config["index"]["block_size"],

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -76,6 +77,46 @@ inline constexpr std::uint64_t dense_row_share = 4;
 // below vocab_size; throws std::invalid_argument.
 void check_csr(const build_input& in);
 
+// One entry of the transposed summaries: a cluster whose summary holds the term, and the
+// summary's value for it; packed into 5 bytes (cluster ids may exceed 2^24).
+struct summary_entry {
+    std::uint8_t bytes[5];
+    std::uint32_t cluster() const {
+        std::uint32_t c;
+        std::memcpy(&c, bytes, 4);
+        return c;
+    }
+    std::uint8_t value() const { return bytes[4]; }
+    static summary_entry make(std::uint32_t cluster, std::uint8_t value) {
+        summary_entry e;
+        std::memcpy(e.bytes, &cluster, 4);
+        e.bytes[4] = value;
+        return e;
+    }
+};
+static_assert(sizeof(summary_entry) == 5, "summary_entry is an on-disk record");
+
+// The sections of clustered approximate search (clusters.hpp), all empty when not built.
+struct cluster_sections {
+    array_view<std::uint64_t> forward_offsets;   // n_docs + 1 offsets into forward
+    array_view<std::uint32_t> forward;           // per internal doc, by term: term << 8 | impact
+    array_view<std::uint32_t> term_clusters;     // vocab + 1: the clusters of term t
+    array_view<std::uint64_t> cluster_offsets;   // n_clusters + 1 offsets into cluster_docs
+    array_view<doc_t> cluster_docs;              // internal doc indices, ascending per cluster
+    array_view<std::uint64_t> summary_offsets;   // vocab + 1 offsets into the summary entries
+    array_view<summary_entry> summary_entries;   // per term: the clusters whose summary holds it, ascending
+    // The cluster of every summary_sample-th summary entry, per term (ceil(n / summary_sample) of
+    // a term's n entries): a search finds a cluster's entry through them (query/clustered.hpp).
+    array_view<std::uint32_t> summary_samples;
+    std::shared_ptr<const std::vector<std::uint64_t>> sample_offsets;  // derived: vocab + 1, not stored
+    bool empty() const { return forward_offsets.size == 0; }
+    std::uint64_t n_clusters() const { return cluster_offsets.size ? cluster_offsets.size - 1 : 0; }
+};
+
+inline constexpr std::uint64_t summary_sample = 64;
+
+struct cluster_options;
+
 struct section_info {
     const char* name;
     std::uint64_t bytes;
@@ -103,6 +144,10 @@ public:
     array_view<std::uint8_t> metadata() const { return metadata_; }
     // The same index (sharing its bytes) with another metadata section: what `save` then writes.
     inverted_index with_metadata(const std::string& metadata) const;
+    // The same index (sharing its bytes) with clustered sections built from its postings
+    // (clusters.cpp); throws std::invalid_argument for uint16 impacts or a vocabulary >= 2^24.
+    inverted_index with_clusters(const cluster_options& options) const;
+    const cluster_sections& clusters() const { return clusters_; }
 
     const term_entry& term(std::uint32_t t) const { return terms_[t]; }
     posting_list postings(std::uint32_t t) const;
@@ -141,6 +186,7 @@ private:
     array_view<std::uint8_t> doc_id_bytes_;
     array_view<doc_t> doc_order_;  // empty unless reordered
     array_view<std::uint8_t> metadata_;
+    cluster_sections clusters_;
     std::shared_ptr<const storage> storage_;
 };
 

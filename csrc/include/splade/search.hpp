@@ -13,9 +13,11 @@
 
 namespace splade {
 
-enum class algorithm { exhaustive, bmp, maxscore };
+enum class algorithm { exhaustive, bmp, maxscore, clustered };
 
-// The default first: on unclustered collections the cache-blocked exhaustive pass is fastest.
+// The exact algorithms, the default first: on unclustered collections the cache-blocked
+// exhaustive pass is fastest. `clustered` is approximate and needs the index's clustered
+// sections (clusters.hpp).
 inline constexpr algorithm all_algorithms[] = {algorithm::exhaustive, algorithm::bmp, algorithm::maxscore};
 
 const char* algorithm_name(algorithm a);
@@ -36,6 +38,8 @@ struct search_options {
     double alpha = 1.0;       // < 1: approximate, prunes when bound * alpha < threshold
     double term_ratio = 1.0;  // < 1: approximate, keeps the heaviest ceil(ratio * n) query terms
     double bound_share = 1.0;  // < 1: approximate (bmp), block bounds from the heaviest terms only
+    std::uint32_t query_cut = 10;  // clustered: query terms whose clusters are visited
+    double heap_factor = 1.0;      // clustered: open clusters while estimate >= heap_factor * k-th score
 };
 
 struct search_results {

@@ -75,6 +75,9 @@ public:
 
     std::size_t k() const { return k_; }
 
+    // Whether k documents were inserted (for a buffered queue: since the first selection).
+    bool full() const { return full_; }
+
     // Whether candidates go to a buffer (large k), which append_reaching may fill in bulk.
     bool buffered() const { return buffered_; }
 
