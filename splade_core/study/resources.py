@@ -64,7 +64,7 @@ def memory(base_mb: float, per_input_mb: float = 0.0, of: list[str] | None = Non
 
 
 # An index build that calibrates presets may build the clustered sections of approximate search
-# (InvertedIndex.calibrate_presets, from CLUSTERS_MIN_DOCS documents on): about 3x the quantized
+# (InvertedIndex.calibrate_presets, from CLUSTERS_MIN_DOCS documents on): about 3.5x the quantized
 # input: 2,191 MiB beside the 624 MiB quantized input of 1 M synthetic documents (forward index
 # 472, summaries 1,590 and their samples 20, clusters 109). `splade index --calibration-queries`
 # there peaked at 2,831 MB (/usr/bin/time; its input is freed before the clusters are built),
