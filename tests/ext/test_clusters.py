@@ -134,3 +134,23 @@ def test_presets_calibrated_with_clusters_reach_their_targets(collection):
         np.testing.assert_array_equal(got[1][found], np.take_along_axis(dense, np.maximum(got[0], 0), 1)[found])
     # clusters that no preset uses are not kept
     assert index.has_clusters == any(p.algorithm == "clustered" for p in presets.values())
+
+
+def test_a_corrupt_cluster_fails_its_search_only(collection, tmp_path):
+    """A cluster doc index out of range (a file loaded without checksums) raises
+    IndexFormatError, and the search scratch it leaves goes back clean: the next search of a
+    sound index gives the same results as before."""
+    _, index, _, queries = collection
+    before = index.search(queries, algorithm="clustered", query_cut=5)
+    index.save(tmp_path / "index.bin")
+    data = bytearray((tmp_path / "index.bin").read_bytes())
+    table = 96 + 12 * 32  # the section table follows 96 header bytes; cluster_docs is section 13
+    offset, size = (int.from_bytes(data[table + at : table + at + 8], "little") for at in (8, 16))
+    assert size > 0
+    data[offset : offset + size] = b"\xff" * size
+    (tmp_path / "bad.bin").write_bytes(bytes(data))
+    damaged = InvertedIndex.load(tmp_path / "bad.bin", verify=False)
+    with pytest.raises(IndexFormatError, match="doc index out of range"):
+        damaged.search(queries, algorithm="clustered", query_cut=5)
+    for got, want in zip(index.search(queries, algorithm="clustered", query_cut=5), before):
+        np.testing.assert_array_equal(got, want)

@@ -58,6 +58,15 @@ struct clustered_query {
         if (s.weight.size() < std::size_t{vocab} + 1) s.weight.assign(std::size_t{vocab} + 1, 0);
         if (s.seen.size() < (std::size_t{n_docs} + 63) / 64) s.seen.assign((std::size_t{n_docs} + 63) / 64, 0);
         for (const auto& [t, w] : terms) s.weight[t] = w;
+        struct reset {  // the scratch goes back to a shared pool: clean, also after an exception
+            const std::vector<std::pair<std::uint32_t, std::uint32_t>>& terms;
+            clustered_scratch<Score>& s;
+            ~reset() {
+                for (const auto& [t, w] : terms) s.weight[t] = 0;
+                for (doc_t d : s.touched) s.seen[d >> 6] = 0;
+                s.touched.clear();
+            }
+        } cleanup{terms, s};
 
         s.cut.assign(terms.begin(), terms.end());
         if (s.cut.size() > settings.query_cut) {
@@ -104,10 +113,6 @@ struct clustered_query {
             }
             open(c, cluster, n_docs, vocab, topk);
         }
-
-        for (const auto& [t, w] : terms) s.weight[t] = 0;
-        for (doc_t d : s.touched) s.seen[d >> 6] = 0;
-        s.touched.clear();
     }
 
 private:
