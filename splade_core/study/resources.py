@@ -64,11 +64,11 @@ def memory(base_mb: float, per_input_mb: float = 0.0, of: list[str] | None = Non
 
 
 # An index build that calibrates presets may build the clustered sections of approximate search
-# (InvertedIndex.calibrate_presets, from CLUSTERS_MIN_DOCS documents on): about 3.5x the quantized
-# input: 2,191 MiB beside the 624 MiB quantized input of 1 M synthetic documents (forward index
-# 472, summaries 1,590 and their samples 20, clusters 109). `splade index --calibration-queries`
-# there peaked at 2,831 MB (/usr/bin/time; its input is freed before the clusters are built),
-# against the 4,445 MB declared with them (2,261 without).
+# (InvertedIndex.calibrate_presets, from CLUSTERS_MIN_DOCS documents on): 3.52x the quantized
+# input at 1 M synthetic documents (`python benchmarks/cluster_sections.py --docs 1000000`: 2,198
+# MiB beside 624 MiB of input; forward index 472, summaries 1,590). `splade index
+# --calibration-queries` on that collection peaked at 2,831 MB (/usr/bin/time; the input is freed
+# before the sections are built), against the 4,445 MB declared with them (2,261 without).
 CLUSTERS_PER_INPUT_MB = 3.5
 
 
