@@ -24,20 +24,11 @@ from dense_rows import cpu_p50s
 from synthetic import CACHE, SyntheticConfig, load_or_generate
 
 from splade_core.index import InvertedIndex
+from splade_core.index.clusters import CLUSTER_SECTIONS as SECTIONS
 from splade_core.index.presets import recall_at_k
 from splade_core.io import write_json
 
 RESULTS = Path(__file__).parent / "results"
-SECTIONS = (
-    "forward_offsets",
-    "forward",
-    "term_clusters",
-    "cluster_offsets",
-    "cluster_docs",
-    "summary_offsets",
-    "summary_entries",
-    "summary_samples",
-)
 MIB = 2**20
 
 

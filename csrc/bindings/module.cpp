@@ -286,6 +286,7 @@ PYBIND11_MODULE(_index, m) {
         .def_property_readonly("n_docs", &inverted_index::n_docs)
         .def_property_readonly("vocab_size", &inverted_index::vocab_size)
         .def_property_readonly("n_postings", &inverted_index::n_postings)
+        .def_property_readonly("n_clusters", [](const inverted_index& index) { return index.clusters().n_clusters(); })
         .def_property_readonly("block_size", &inverted_index::block_size)
         .def_property_readonly("impact_bytes", &inverted_index::impact_bytes)
         .def_property_readonly("scale", &inverted_index::scale)

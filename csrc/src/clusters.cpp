@@ -36,9 +36,6 @@ struct cluster_storage final : inverted_index::storage {
     std::vector<std::uint32_t> summary_samples;
 };
 
-std::uint32_t record_term(std::uint32_t r) { return r >> forward_impact_bits; }
-std::uint32_t record_impact(std::uint32_t r) { return r & ((1u << forward_impact_bits) - 1); }
-
 // A term's whole posting list, decoded.
 void decode_list(const posting_list& list, std::vector<doc_t>& docs, std::vector<std::uint32_t>& impacts) {
     docs.resize(list.n_blocks * codec_block);
@@ -51,15 +48,19 @@ void decode_list(const posting_list& list, std::vector<doc_t>& docs, std::vector
     impacts.resize(list.df);
 }
 
-// Per internal doc, its (term, impact) records by term.
+// Per internal doc, its (term, impact) records by term: the row lengths from the doc ids, then
+// the rows from a second pass over the postings.
 void build_forward(const inverted_index& index, cluster_storage& out) {
     const std::uint32_t n_docs = index.n_docs();
-    std::vector<doc_t> docs;
+    std::vector<doc_t> docs(codec_block);
     std::vector<std::uint32_t> impacts;
     out.forward_offsets.assign(std::uint64_t{n_docs} + 1, 0);
     for (std::uint32_t t = 0; t < index.vocab_size(); ++t) {
-        decode_list(index.postings(t), docs, impacts);
-        for (doc_t d : docs) ++out.forward_offsets[d + 1];
+        const posting_list list = index.postings(t);
+        for (std::uint64_t b = 0; b < list.n_blocks; ++b) {
+            const std::uint32_t n = decode_docs(list, b, docs.data());
+            for (std::uint32_t i = 0; i < n; ++i) ++out.forward_offsets[docs[i] + 1];
+        }
     }
     std::partial_sum(out.forward_offsets.begin(), out.forward_offsets.end(), out.forward_offsets.begin());
     out.forward.resize(out.forward_offsets.back());
@@ -67,7 +68,7 @@ void build_forward(const inverted_index& index, cluster_storage& out) {
     for (std::uint32_t t = 0; t < index.vocab_size(); ++t) {
         decode_list(index.postings(t), docs, impacts);
         for (std::size_t i = 0; i < docs.size(); ++i)
-            out.forward[next[docs[i]]++] = t << forward_impact_bits | impacts[i];
+            out.forward[next[docs[i]]++] = forward_record(t, impacts[i]);
     }
 }
 
@@ -282,8 +283,7 @@ void build_clusters(const inverted_index& index, const std::vector<std::uint32_t
                 docs[i].clear();
                 ends[i].clear();
                 kept_docs(index, t, kept[t], w);
-                const std::vector<doc_t> list = w.docs;
-                cluster_list(s, heads, t, list, o, w, docs[i], ends[i]);
+                cluster_list(s, heads, t, w.docs, o, w, docs[i], ends[i]);  // (it leaves w.docs alone)
             }
         });
         for (std::uint32_t i = 0; i < n; ++i) {

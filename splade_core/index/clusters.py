@@ -19,6 +19,17 @@ import math
 from dataclasses import asdict, dataclass
 
 CLUSTERS_KEY = "clusters"  # where an index's metadata records the settings of its clusters
+# The index's clustered sections, as InvertedIndex.stats()["bytes"] names them.
+CLUSTER_SECTIONS = (
+    "forward_offsets",
+    "forward",
+    "term_clusters",
+    "cluster_offsets",
+    "cluster_docs",
+    "summary_offsets",
+    "summary_entries",
+    "summary_samples",
+)
 
 
 @dataclass(frozen=True)

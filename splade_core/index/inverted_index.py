@@ -490,7 +490,7 @@ class InvertedIndex:
     @property
     def has_clusters(self) -> bool:
         """Whether the index holds the clustered sections of `algorithm="clustered"`."""
-        return self._engine.stats()["clusters"] > 0
+        return self._engine.n_clusters > 0
 
     def calibrate_presets(self, queries, *, threads: int = 1, clusters: bool | None = None) -> dict[str, Preset]:
         """Derive the approximate presets of this index (see `splade_core.index.presets`) from

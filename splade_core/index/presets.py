@@ -14,9 +14,9 @@ recall@10, less three standard errors, still reaches the target:
   `heap_factor` of HEAP_FACTORS, the smallest `query_cut` of QUERY_CUTS that reaches the target.
 
 Where both ladders apply, the settings that reach a target are timed on the calibration queries
-and the fastest becomes the preset (docs/scale.md compares them by collection size). Every setting keeps scores
-exact, so a preset may miss some of the true top documents, but the scores of those it returns
-are true dot products.
+and the fastest becomes the preset (docs/scale.md compares them by collection size). Every
+setting keeps scores exact, so a preset may miss some of the true top documents, but the scores
+of those it returns are true dot products.
 
 Calibration queries should come from the queries the index will serve (the same model's query
 vectors: a dev or training sample, or the query set itself — recall against exact search needs no
@@ -65,8 +65,8 @@ APPROXIMATE_ALGORITHMS = ("bmp", "clustered")
 class Preset:
     """A calibrated preset: the search options that reach `target` on this index's calibration
     queries (`recall`: their mean recall@10 with these options). `algorithm` "bmp" uses
-    bound_share and alpha, "clustered" query_cut and heap_factor, "exhaustive" (where no
-    approximate setting is faster than exact search) none."""
+    bound_share and alpha, "clustered" query_cut and heap_factor, "exhaustive" (where no ladder
+    applies: approximate search would not pay) none."""
 
     target: float
     algorithm: str

@@ -30,6 +30,11 @@ struct cluster_options {
 // Forward records pack a term id (< 2^24) above an 8-bit impact.
 inline constexpr unsigned forward_impact_bits = 8;
 inline constexpr std::uint64_t max_clustered_vocab = std::uint64_t{1} << (32 - forward_impact_bits);
+inline std::uint32_t forward_record(std::uint32_t term, std::uint32_t impact) {
+    return term << forward_impact_bits | impact;
+}
+inline std::uint32_t record_term(std::uint32_t record) { return record >> forward_impact_bits; }
+inline std::uint32_t record_impact(std::uint32_t record) { return record & ((1u << forward_impact_bits) - 1); }
 
 // Per term, the first of its summary samples (ceil(n / summary_sample) for a term of n summary
 // entries), from the summary offsets: vocab + 1 offsets.

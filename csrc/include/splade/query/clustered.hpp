@@ -29,6 +29,7 @@ struct clustered_settings {
 struct probe {
     std::uint64_t base, len;  // samples still in play (absolute sample indices), then the entry to scan from
     std::uint32_t term, weight, cut;
+    std::uint32_t first, last;  // the cut term's clusters
 };
 
 // Per-worker buffers of clustered search; they only grow.
@@ -126,8 +127,11 @@ private:
         const std::vector<std::uint64_t>& samples_at = *c.sample_offsets;
         for (const auto& [q, w] : terms) {
             if (c.summary_offsets[q] == c.summary_offsets[q + 1]) continue;
-            for (std::uint32_t i = 0; i < s.cut.size(); ++i)
-                s.probes.push_back({samples_at[q], samples_at[q + 1] - samples_at[q], q, w, i});
+            for (std::uint32_t i = 0; i < s.cut.size(); ++i) {
+                const std::uint32_t t = s.cut[i].first;
+                s.probes.push_back({samples_at[q], samples_at[q + 1] - samples_at[q], q, w, i, c.term_clusters[t],
+                                    c.term_clusters[t + 1]});
+            }
         }
         const std::uint32_t* samples = c.summary_samples.data;
         for (bool active = true; active;) {
@@ -135,16 +139,14 @@ private:
             for (probe& p : s.probes) {
                 if (p.len <= 1) continue;
                 const std::uint64_t half = p.len / 2;
-                const std::uint32_t first = c.term_clusters[s.cut[p.cut].first];
-                p.base = samples[p.base + half - 1] < first ? p.base + half : p.base;
+                p.base = samples[p.base + half - 1] < p.first ? p.base + half : p.base;
                 p.len -= half;
                 active |= p.len > 1;
             }
         }
         const summary_entry* entries = c.summary_entries.data;
         for (probe& p : s.probes) {  // base: the entry of the last sample below first (or the list's first)
-            const std::uint32_t first = c.term_clusters[s.cut[p.cut].first];
-            const std::uint64_t below = p.base + (samples[p.base] < first) - samples_at[p.term];  // of this term
+            const std::uint64_t below = p.base + (samples[p.base] < p.first) - samples_at[p.term];  // of this term
             p.base = c.summary_offsets[p.term] + (below > 0 ? below - 1 : 0) * summary_sample;
         }
         constexpr std::size_t ahead = 8;  // probes whose first entries are in flight
@@ -152,14 +154,12 @@ private:
         for (std::size_t i = 0; i < s.probes.size(); ++i) {
             if (i + ahead < s.probes.size()) __builtin_prefetch(entries + s.probes[i + ahead].base);
             const probe& p = s.probes[i];
-            const std::uint32_t first = c.term_clusters[s.cut[p.cut].first];
-            const std::uint32_t last = c.term_clusters[s.cut[p.cut].first + 1];
             const std::uint64_t end = c.summary_offsets[p.term + 1];
             Score* slot = s.estimate.data() + s.base[p.cut];
             const auto w = static_cast<Score>(p.weight);
             std::uint64_t e = p.base;
-            while (e < end && entries[e].cluster() < first) ++e;
-            for (; e < end && entries[e].cluster() < last; ++e) slot[entries[e].cluster() - first] += w * entries[e].value();
+            while (e < end && entries[e].cluster() < p.first) ++e;
+            for (; e < end && entries[e].cluster() < p.last; ++e) slot[entries[e].cluster() - p.first] += w * entries[e].value();
         }
     }
 
@@ -190,8 +190,8 @@ private:
             const std::uint32_t* r = c.forward.data + c.forward_offsets[d];
             const std::uint32_t* r_end = c.forward.data + c.forward_offsets[d + 1];
             for (; r < r_end; ++r) {
-                const std::uint32_t t = std::min(*r >> forward_impact_bits, vocab);  // vocab: weight 0
-                score += static_cast<Score>(weight[t]) * (*r & ((1u << forward_impact_bits) - 1));
+                const std::uint32_t t = std::min(record_term(*r), vocab);  // vocab: weight 0
+                score += static_cast<Score>(weight[t]) * record_impact(*r);
             }
             topk.insert(score, d);
         }
