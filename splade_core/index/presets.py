@@ -55,8 +55,8 @@ STANDARD_ERRORS = 3.0
 PRESET_MAX_K = 300
 BOUND_SHARES = (0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05)
 ALPHAS = (0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5)
-QUERY_CUTS = (2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 70, 100)
-HEAP_FACTORS = (1.0, 0.9, 0.8, 0.7)
+QUERY_CUTS = (*range(2, 17), 18, 20, 25, 30, 40, 50, 70, 100)
+HEAP_FACTORS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7)
 TIMING_ROUNDS = 3  # a setting's time: the best of this many searches of all calibration queries
 APPROXIMATE_ALGORITHMS = ("bmp", "clustered")
 

@@ -1,7 +1,8 @@
 // Approximate clustered search over the sections of clusters.hpp. The query is cut to its
 // query_cut heaviest terms; every cluster of those terms gets an estimate, the dot product of the
-// whole query with the cluster's summary (read from the transposed summaries: per query term,
-// its entries in each cut term's range of clusters, found by galloping forward); clusters are
+// query's estimate_factor x query_cut heaviest terms with the cluster's summary (read from the
+// transposed summaries: per query term, its entries in each cut term's range of clusters; the
+// lighter terms move few estimates and cost as many lookups as the heavy ones); clusters are
 // then opened best estimate first, until the estimate falls below heap_factor x the k-th score
 // so far. An opened cluster's documents not seen yet are scored exactly from the forward index,
 // so every returned score is the document's true dot product with the query.
@@ -18,6 +19,11 @@
 #include "splade/topk_queue.hpp"
 
 namespace splade {
+
+// Clusters are estimated from the query's estimate_factor x query_cut heaviest terms: each
+// estimating term costs one lookup per cut term, and the light ones barely move the order in
+// which clusters are opened.
+inline constexpr std::uint32_t estimate_factor = 2;
 
 struct clustered_settings {
     std::uint32_t query_cut = 10;  // query terms whose clusters are considered
@@ -39,7 +45,8 @@ struct clustered_scratch {
     std::vector<std::uint32_t> weight;  // vocab + 1: the query's weight per term (0 elsewhere)
     std::vector<std::uint64_t> seen;    // one bit per document
     std::vector<doc_t> touched;         // documents whose bit is set
-    std::vector<std::pair<std::uint32_t, std::uint32_t>> cut;  // (term, weight)
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> estimating;  // (term, weight)
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> cut;         // (term, weight), by term
     std::vector<std::uint64_t> base;    // per cut term: its first slot in estimate
     std::vector<Score> estimate;
     std::vector<std::pair<Score, std::uint32_t>> candidates;  // (estimate, cluster)
@@ -69,15 +76,20 @@ struct clustered_query {
             }
         } cleanup{terms, s};
 
-        s.cut.assign(terms.begin(), terms.end());
-        if (s.cut.size() > settings.query_cut) {
-            const auto heavier = [](const auto& a, const auto& b) {
-                return a.second > b.second || (a.second == b.second && a.first < b.first);
-            };
-            std::nth_element(s.cut.begin(), s.cut.begin() + settings.query_cut, s.cut.end(), heavier);
-            s.cut.resize(settings.query_cut);
-            std::sort(s.cut.begin(), s.cut.end());
-        }
+        // The estimating terms, heaviest first up to their count, and the cut terms among them.
+        const auto heaviest = [](auto& pairs, std::size_t n) {
+            if (pairs.size() <= n) return;
+            std::nth_element(pairs.begin(), pairs.begin() + static_cast<std::ptrdiff_t>(n), pairs.end(),
+                             [](const auto& a, const auto& b) {
+                                 return a.second > b.second || (a.second == b.second && a.first < b.first);
+                             });
+            pairs.resize(n);
+        };
+        s.estimating.assign(terms.begin(), terms.end());
+        heaviest(s.estimating, std::size_t{estimate_factor} * settings.query_cut);
+        s.cut.assign(s.estimating.begin(), s.estimating.end());
+        heaviest(s.cut, settings.query_cut);
+        std::sort(s.cut.begin(), s.cut.end());
         s.base.clear();
         std::uint64_t slots = 0;
         for (const auto& [t, w] : s.cut) {
@@ -85,7 +97,7 @@ struct clustered_query {
             slots += c.term_clusters[t + 1] - c.term_clusters[t];
         }
         s.estimate.assign(slots, 0);
-        add_estimates(c, terms);
+        add_estimates(c);
 
         s.candidates.clear();
         for (std::size_t i = 0; i < s.cut.size(); ++i) {
@@ -117,15 +129,15 @@ struct clustered_query {
     }
 
 private:
-    // estimate[cluster] += weight * summary value over the query's terms, for the clusters of
+    // estimate[cluster] += weight * summary value over the estimating terms, for the clusters of
     // every cut term. Each (query term, cut term) range starts within summary_sample entries
     // after the last sample of the query term below the cut term's first cluster; the binary
     // searches over the samples run in lockstep, one step of every search per round, so that
-    // their cache misses overlap, and the ranges' first entries are prefetched all at once.
-    void add_estimates(const cluster_sections& c, const std::vector<std::pair<std::uint32_t, std::uint32_t>>& terms) {
+    // their cache misses overlap, and the ranges' first sample blocks are prefetched ahead.
+    void add_estimates(const cluster_sections& c) {
         s.probes.clear();
         const std::vector<std::uint64_t>& samples_at = *c.sample_offsets;
-        for (const auto& [q, w] : terms) {
+        for (const auto& [q, w] : s.estimating) {
             if (c.summary_offsets[q] == c.summary_offsets[q + 1]) continue;
             for (std::uint32_t i = 0; i < s.cut.size(); ++i) {
                 const std::uint32_t t = s.cut[i].first;
@@ -149,10 +161,14 @@ private:
             const std::uint64_t below = p.base + (samples[p.base] < p.first) - samples_at[p.term];  // of this term
             p.base = c.summary_offsets[p.term] + (below > 0 ? below - 1 : 0) * summary_sample;
         }
-        constexpr std::size_t ahead = 8;  // probes whose first entries are in flight
-        for (std::size_t i = 0; i < std::min(ahead, s.probes.size()); ++i) __builtin_prefetch(entries + s.probes[i].base);
+        constexpr std::size_t ahead = 8;  // probes whose sample blocks are in flight
+        const auto fetch = [entries](std::uint64_t at) {  // the summary_sample entries from `at`
+            const char* from = reinterpret_cast<const char*>(entries + at);
+            for (std::size_t b = 0; b < summary_sample * sizeof(summary_entry); b += 64) __builtin_prefetch(from + b);
+        };
+        for (std::size_t i = 0; i < std::min(ahead, s.probes.size()); ++i) fetch(s.probes[i].base);
         for (std::size_t i = 0; i < s.probes.size(); ++i) {
-            if (i + ahead < s.probes.size()) __builtin_prefetch(entries + s.probes[i + ahead].base);
+            if (i + ahead < s.probes.size()) fetch(s.probes[i + ahead].base);
             const probe& p = s.probes[i];
             const std::uint64_t end = c.summary_offsets[p.term + 1];
             Score* slot = s.estimate.data() + s.base[p.cut];
