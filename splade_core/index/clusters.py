@@ -7,10 +7,11 @@ postings, at most max_share x n_postings a term), clustered by similarity (rando
 each document joining the centroid whose whole vector best matches its doc_cut heaviest terms,
 clusters below min_cluster documents dissolved); each cluster gets a summary (per term, the
 largest impact of its documents, its heaviest terms kept up to summary_energy of their sum). A
-search cuts the query to its heaviest terms, estimates their clusters from the summaries and
-scores the documents of the most promising clusters exactly from a forward index. The engine
-(csrc/src/clusters.cpp, csrc/include/splade/query/clustered.hpp) stores the summaries
-transposed, so that a query reads only the summary entries of its own terms.
+search cuts the query to its query_cut heaviest terms, estimates their clusters from the
+summaries and scores the documents of the most promising clusters exactly from a forward index.
+The engine (csrc/src/clusters.cpp, csrc/include/splade/query/clustered.hpp) stores the summaries
+transposed, so that a query reads only the summary entries of its own terms, and of those only
+its 2 x query_cut heaviest terms' (estimate_factor).
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ recall@10, less three standard errors, still reaches the target:
 * `clustered` (on an index with clustered sections, `InvertedIndex.build_clusters`): for each
   `heap_factor` of HEAP_FACTORS, the smallest `query_cut` of QUERY_CUTS that reaches the target.
 
-Where both ladders apply, the settings that reach a target are timed on the calibration queries
-and the fastest becomes the preset (docs/scale.md compares them by collection size). Every
+Where both ladders apply, the settings that reach a target (or a stricter one) are timed on the
+calibration queries, taking turns, and the fastest becomes the preset (docs/scale.md compares them by collection size). Every
 setting keeps scores exact, so a preset may miss some of the true top documents, but the scores
 of those it returns are true dot products.
 
@@ -23,9 +23,9 @@ vectors: a dev or training sample, or the query set itself — recall against ex
 relevance judgments). Pseudo-queries cut from the documents (their heaviest terms) were tried
 and rejected: on the synthetic benchmark at 200 k documents, approx-95 calibrated on them gave
 the real queries a recall@10 anywhere from 0.86 to 0.99, depending on how many terms they kept.
-The ladders are deterministic, so an index with one ladder always gets the same presets from the
-same queries; a choice between settings is by time, so it may differ between runs where two are
-about as fast.
+The ladders are deterministic, so an index with the bmp ladder alone always gets the same presets
+from the same queries; a choice between settings is by time, so it may differ between runs where
+two are about as fast.
 """
 
 from __future__ import annotations
@@ -154,29 +154,37 @@ def calibrate(
             measured[options] = (float(per_query.mean()), float(per_query.mean() - STANDARD_ERRORS * error))
         return measured[options][1] >= target
 
-    seconds: dict[tuple, float] = {}
-
-    def timed(options: tuple) -> float:
-        if options not in seconds:
-            rounds = []
-            for _ in range(TIMING_ROUNDS):
-                began = time.perf_counter()
-                index.search(queries, k=k, threads=1, **dict(options))
-                rounds.append(time.perf_counter() - began)
-            seconds[options] = min(rounds)
-        return seconds[options]
+    ladders = [
+        ladder
+        for ladder, applies in (
+            (_bmp_settings, index.default_algorithm(k) == "bmp"),
+            (_clustered_settings, clustered and index.has_clusters),
+        )
+        if applies
+    ]
+    passing = {name: [c for ladder in ladders for c in ladder(reaches, target)] for name, target in targets.items()}
+    # A setting that reaches a target reaches every lower one: where the settings are timed (both
+    # ladders apply), a target's candidates include those of the stricter targets, so that a
+    # looser preset is never timed slower than a stricter one.
+    candidates = {
+        name: list(
+            dict.fromkeys(
+                c
+                for other, t in targets.items()
+                if t >= target and (len(ladders) > 1 or other == name)
+                for c in passing[other]
+            )
+        )
+        for name, target in targets.items()
+    }
+    seconds = _timed_in_turns(index, queries, {c for found in candidates.values() if len(found) > 1 for c in found}, k)
 
     presets = {}
     for name, target in targets.items():
-        candidates = []
-        if index.default_algorithm(k) == "bmp":
-            candidates.append(_bmp_setting(reaches, target))
-        if clustered and index.has_clusters:
-            candidates.extend(_clustered_settings(reaches, target))
-        if not candidates:
+        if not candidates[name]:
             presets[name] = Preset(target, "exhaustive", 1.0, 1.0, 0, 1.0, 1.0, n_queries)
             continue
-        best = min(candidates, key=timed) if len(candidates) > 1 else candidates[0]
+        best = min(candidates[name], key=lambda c: (seconds.get(c, 0.0), candidates[name].index(c)))
         options = dict(best)
         presets[name] = Preset(
             target,
@@ -191,7 +199,21 @@ def calibrate(
     return presets
 
 
-def _bmp_setting(reaches, target: float) -> tuple:
+def _timed_in_turns(index, queries, settings: set[tuple], k: int) -> dict[tuple, float]:
+    """Per setting, the best of TIMING_ROUNDS single-threaded searches of all `queries`; the
+    settings take turns within each round, so that a drift in the machine's speed between rounds
+    does not favour the settings timed in the faster ones."""
+    order = sorted(settings)
+    best = dict.fromkeys(order, float("inf"))
+    for _ in range(TIMING_ROUNDS if len(order) > 1 else 0):
+        for options in order:
+            began = time.perf_counter()
+            index.search(queries, k=k, threads=1, **dict(options))
+            best[options] = min(best[options], time.perf_counter() - began)
+    return best
+
+
+def _bmp_settings(reaches, target: float) -> list[tuple]:
     """The last bmp setting of the ladder that reaches target: down the bound shares while the
     target holds, then down alpha at the last share kept."""
 
@@ -207,7 +229,7 @@ def _bmp_setting(reaches, target: float) -> tuple:
         if not reaches(setting(share, candidate), target):
             break
         alpha = candidate
-    return setting(share, alpha)
+    return [setting(share, alpha)]
 
 
 def _clustered_settings(reaches, target: float) -> list[tuple]:

@@ -11,6 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from splade_core.index import IndexFormatError, InvertedIndex
+from splade_core.index import presets as presets_module
 from splade_core.index.inverted_index import BMP_MIN_DOCS, CLUSTERS_MIN_DOCS
 from splade_core.index.presets import ALPHAS, BOUND_SHARES, PRESET_MAX_K, PRESETS, PRESETS_KEY, recall_at_k
 
@@ -84,6 +85,24 @@ def test_presets_choose_between_bmp_and_clustered_search(collection):
         assert preset.algorithm in ("bmp", "clustered") and preset.recall >= preset.target
         assert np.nanmean(recall_at_k(exact, index.search(held_out, k=10, algorithm=name))) >= preset.target
     assert index.has_clusters == any(p.algorithm == "clustered" for p in presets.values())
+
+
+def test_a_looser_target_may_take_a_stricter_targets_faster_setting(collection, monkeypatch):
+    """A setting that reaches 0.99 reaches 0.95: where the settings are timed, approx-95 chooses
+    among approx-99's candidates too, so it is never the slower of the two."""
+    docs, index, calibration, held_out = collection
+    strict = index.calibrate_presets(calibration)["approx-99"].search_options
+    timed = []
+
+    def strict_is_fastest(index, queries, settings, k):
+        timed.append(settings)
+        return {s: 0.0 if dict(s) == strict else 1.0 for s in settings}
+
+    monkeypatch.setattr(presets_module, "_timed_in_turns", strict_is_fastest)
+    presets = index.calibrate_presets(calibration)
+    assert any(dict(s) == strict for s in timed[0])
+    assert presets["approx-95"].search_options == presets["approx-99"].search_options == strict
+    assert presets["approx-95"].target == 0.95 and presets["approx-95"].recall >= 0.99
 
 
 def test_a_preset_searches_exactly_past_preset_max_k(collection):
