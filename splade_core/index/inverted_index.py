@@ -194,8 +194,9 @@ class InvertedIndex:
 
     `algorithm="clustered"` is approximate by design, Seismic-style: it needs the clustered
     sections of `build_clusters` and visits the clusters of the query's `query_cut` heaviest
-    terms best summary estimate first, while the estimate reaches `heap_factor` x the k-th
-    score so far, scoring their documents exactly from a forward index.
+    terms best summary estimate first (estimated from the query's 2 x `query_cut` heaviest
+    terms), while the estimate reaches `heap_factor` x the k-th score so far, scoring their
+    documents exactly from a forward index.
     """
 
     algorithms: tuple[str, ...] = ALGORITHMS
