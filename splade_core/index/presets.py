@@ -14,9 +14,9 @@ recall@10, less three standard errors, still reaches the target:
   `heap_factor` of HEAP_FACTORS, the smallest `query_cut` of QUERY_CUTS that reaches the target.
 
 Where both ladders apply, the settings that reach a target (or a stricter one) are timed on the
-calibration queries, taking turns, and the fastest becomes the preset (docs/scale.md compares them by collection size). Every
-setting keeps scores exact, so a preset may miss some of the true top documents, but the scores
-of those it returns are true dot products.
+calibration queries, taking turns, and the fastest becomes the preset (docs/scale.md compares
+them by collection size). Every setting keeps scores exact, so a preset may miss some of the true
+top documents, but the scores of those it returns are true dot products.
 
 Calibration queries should come from the queries the index will serve (the same model's query
 vectors: a dev or training sample, or the query set itself — recall against exact search needs no
@@ -184,7 +184,7 @@ def calibrate(
         if not candidates[name]:
             presets[name] = Preset(target, "exhaustive", 1.0, 1.0, 0, 1.0, 1.0, n_queries)
             continue
-        best = min(candidates[name], key=lambda c: (seconds.get(c, 0.0), candidates[name].index(c)))
+        best = min(candidates[name], key=lambda c: seconds.get(c, 0.0))  # ties: the first
         options = dict(best)
         presets[name] = Preset(
             target,
@@ -205,7 +205,7 @@ def _timed_in_turns(index, queries, settings: set[tuple], k: int) -> dict[tuple,
     does not favour the settings timed in the faster ones."""
     order = sorted(settings)
     best = dict.fromkeys(order, float("inf"))
-    for _ in range(TIMING_ROUNDS if len(order) > 1 else 0):
+    for _ in range(TIMING_ROUNDS):
         for options in order:
             began = time.perf_counter()
             index.search(queries, k=k, threads=1, **dict(options))

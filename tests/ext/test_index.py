@@ -12,6 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 from splade_core.index import InvertedIndex
+from splade_core.index.clusters import CLUSTER_SECTIONS
 from splade_core.sparse import SparseVectors
 
 THREADS = (1, 2, 3)
@@ -293,18 +294,6 @@ def test_from_vectors_keeps_scale_and_ids(collection, reorder):
     assert index.scale == 100.0 and index.doc_ids.tolist() == ids.tolist()
     doc_idx, _ = index.search(docs[:3], k=1)
     assert index.to_doc_ids(doc_idx).ravel().tolist() == ["doc-0", "doc-1", "doc-2"]
-
-
-CLUSTER_SECTIONS = (
-    "forward_offsets",
-    "forward",
-    "term_clusters",
-    "cluster_offsets",
-    "cluster_docs",
-    "summary_offsets",
-    "summary_entries",
-    "summary_samples",
-)
 
 
 def test_stats_repr_and_len(collection):
